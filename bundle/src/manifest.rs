@@ -1,0 +1,301 @@
+//! `airbundle.json`: the signed table of contents every other byte of a bundle is checked against.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::entry_path::EntryPath;
+
+/// The schema version this code writes and the newest it reads.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Path of the first entry.
+pub const MANIFEST_PATH: &str = "airbundle.json";
+/// Path of the second entry: minisign signature of the first.
+pub const SIGNATURE_PATH: &str = "airbundle.json.minisig";
+/// Largest manifest a reader accepts (a bundle with hundreds of images stays far below it).
+pub const MAX_MANIFEST_SIZE: u64 = 16 << 20;
+/// Largest manifest signature a reader accepts.
+pub const MAX_SIGNATURE_SIZE: u64 = 4096;
+
+/// The bundle manifest (`airbundle.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version; readers refuse newer ones.
+    pub schema_version: u32,
+    /// Kubernetes version the bundle is for, with its `v` (`v1.31.2`).
+    pub kubernetes_version: String,
+    /// Always `linux`.
+    pub os: String,
+    /// Go-style architecture name (`amd64`, `arm64`, …).
+    pub arch: String,
+    /// The image repository the cluster names its images under (kubeadm's `imageRepository`).
+    pub image_repository: String,
+    /// Who built it.
+    pub builder: BuilderInfo,
+    /// RFC 3339 creation time, from `SOURCE_DATE_EPOCH` (the Unix epoch when unset).
+    pub created: String,
+    /// The images, in `kubeadm config images list` order, then extra images.
+    pub images: Vec<Image>,
+    /// Every entry after the first two, sorted by path.
+    pub entries: Vec<Entry>,
+}
+
+/// The program and version that wrote the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuilderInfo {
+    /// `airbundle`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// One image, resolved to a single platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    /// The reference as the cluster names it (`registry.k8s.io/kube-apiserver:v1.31.2`).
+    pub name: String,
+    /// What kubeadm uses it for (`kube-apiserver`, `etcd`, `coredns`, `pause`, …; `extra` otherwise).
+    pub component: String,
+    /// Digest of the platform-specific image manifest.
+    pub digest: Digest,
+    /// Media type of that manifest (OCI or Docker schema 2).
+    pub media_type: String,
+    /// The platform the manifest is for.
+    pub platform: Platform,
+    /// Digest of the multi-platform index it was selected from, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<Digest>,
+    /// Digest of the image config blob.
+    pub config: Digest,
+    /// Digests of the layer blobs, bottom first.
+    pub layers: Vec<Digest>,
+    /// Manifest + config + layers, in bytes.
+    pub size: u64,
+}
+
+/// An OCI platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `v8` and friends, when the registry gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// One archive entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Where it lives in the archive.
+    pub path: EntryPath,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its sha256, 64 hex digits.
+    #[serde(with = "hex_digest")]
+    pub sha256: Digest,
+}
+
+/// A manifest that does not hold together.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON of the expected shape.
+    #[error("`{MANIFEST_PATH}` is not a valid bundle manifest")]
+    Parse(#[source] serde_json::Error),
+    /// Written by a newer airbundle.
+    #[error("`{MANIFEST_PATH}` has schema version {0}, this program reads up to {SCHEMA_VERSION}: upgrade airadm")]
+    UnsupportedSchema(u32),
+    /// Entries out of order, repeated or naming the first two entries.
+    #[error("`{MANIFEST_PATH}` lists entry `{0}` out of order, twice, or in place of the manifest or its signature")]
+    EntryOrder(EntryPath),
+    /// A blob entry whose name is not its digest.
+    #[error("`{MANIFEST_PATH}` lists blob `{0}` whose name is not its sha256")]
+    BlobName(EntryPath),
+    /// An image pointing at a blob the bundle does not carry.
+    #[error("`{MANIFEST_PATH}`: image `{image}` needs blob {digest}, which is not in the bundle")]
+    MissingBlob {
+        /// The image.
+        image: String,
+        /// The blob.
+        digest: Digest,
+    },
+}
+
+impl Manifest {
+    /// Parses and checks a manifest's internal consistency.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let schema: SchemaProbe = serde_json::from_slice(bytes).map_err(ManifestError::Parse)?;
+        if schema.schema_version > SCHEMA_VERSION {
+            return Err(ManifestError::UnsupportedSchema(schema.schema_version));
+        }
+        let manifest: Self = serde_json::from_slice(bytes).map_err(ManifestError::Parse)?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// The canonical bytes: pretty JSON with a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain structs, strings and numbers cannot fail.
+        #[allow(clippy::expect_used)]
+        let mut out = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        out.push(b'\n');
+        out
+    }
+
+    /// Checks entry order, blob names and that every image's blobs are present.
+    pub fn check(&self) -> Result<(), ManifestError> {
+        let mut previous: Option<&EntryPath> = None;
+        for entry in &self.entries {
+            let reserved = [MANIFEST_PATH, SIGNATURE_PATH].contains(&entry.path.as_str());
+            if reserved || previous.is_some_and(|p| p >= &entry.path) {
+                return Err(ManifestError::EntryOrder(entry.path.clone()));
+            }
+            if let Some(hex) = entry.path.as_str().strip_prefix(crate::oci_layout::BLOBS_DIR) {
+                if hex != entry.sha256.hex() {
+                    return Err(ManifestError::BlobName(entry.path.clone()));
+                }
+            }
+            previous = Some(&entry.path);
+        }
+        let blobs: BTreeSet<String> = self.entries.iter().map(|e| e.path.as_str().to_owned()).collect();
+        for image in &self.images {
+            for digest in std::iter::once(&image.digest).chain([&image.config]).chain(&image.layers) {
+                if !blobs.contains(crate::oci_layout::blob_path(digest).as_str()) {
+                    return Err(ManifestError::MissingBlob { image: image.name.clone(), digest: *digest });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry at `path`, if the manifest lists it.
+    pub fn entry(&self, path: &EntryPath) -> Option<&Entry> {
+        self.entries.binary_search_by(|e| e.path.cmp(path)).ok().map(|i| &self.entries[i])
+    }
+
+    /// The file name the builder gives this bundle: `kubernetes-v1.31.2-linux-amd64.tar.zst`.
+    pub fn file_name(&self) -> String {
+        file_name(&self.kubernetes_version, &self.arch)
+    }
+
+    /// The trusted comment signed together with the manifest.
+    pub fn trusted_comment(&self) -> String {
+        format!(
+            "airbundle manifest kubernetes={} os={} arch={} schema={}",
+            self.kubernetes_version, self.os, self.arch, self.schema_version
+        )
+    }
+}
+
+/// `kubernetes-<version>-linux-<arch>.tar.zst`.
+pub fn file_name(kubernetes_version: &str, arch: &str) -> String {
+    format!("kubernetes-{kubernetes_version}-linux-{arch}.tar.zst")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaProbe {
+    schema_version: u32,
+}
+
+mod hex_digest {
+    use crate::digest::Digest;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.hex())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+        let s = String::deserialize(d)?;
+        Digest::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Manifest {
+        let blob = b"layer";
+        let digest = Digest::of(blob);
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            kubernetes_version: "v1.31.2".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            image_repository: "registry.k8s.io".into(),
+            builder: BuilderInfo { name: "airbundle".into(), version: "0.1.0".into() },
+            created: "1970-01-01T00:00:00Z".into(),
+            images: vec![Image {
+                name: "registry.k8s.io/pause:3.10".into(),
+                component: "pause".into(),
+                digest,
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                platform: Platform { os: "linux".into(), architecture: "amd64".into(), variant: None },
+                index_digest: None,
+                config: digest,
+                layers: vec![digest],
+                size: 15,
+            }],
+            entries: vec![Entry {
+                path: crate::oci_layout::blob_path(&digest),
+                size: blob.len() as u64,
+                sha256: digest,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_bytes() {
+        let m = sample();
+        assert_eq!(Manifest::from_slice(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_newer_schema_with_upgrade_hint() {
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        v["schemaVersion"] = 2.into();
+        v["someFutureField"] = true.into();
+        let err = Manifest::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("upgrade airadm"), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        v["extra"] = 1.into();
+        assert!(matches!(Manifest::from_slice(&serde_json::to_vec(&v).unwrap()), Err(ManifestError::Parse(_))));
+    }
+
+    #[test]
+    fn rejects_unsorted_duplicate_and_reserved_entries() {
+        let mut m = sample();
+        m.entries.push(m.entries[0].clone());
+        assert!(matches!(m.check(), Err(ManifestError::EntryOrder(_))));
+        let mut m = sample();
+        m.entries.insert(0, Entry { path: EntryPath::new(MANIFEST_PATH).unwrap(), size: 0, sha256: Digest::of(b"") });
+        assert!(matches!(m.check(), Err(ManifestError::EntryOrder(_))));
+    }
+
+    #[test]
+    fn rejects_blob_named_after_another_digest() {
+        let mut m = sample();
+        m.entries[0].sha256 = Digest::of(b"other");
+        assert!(matches!(m.check(), Err(ManifestError::BlobName(_))));
+    }
+
+    #[test]
+    fn rejects_image_whose_blob_is_absent() {
+        let mut m = sample();
+        m.images[0].layers.push(Digest::of(b"absent"));
+        assert!(matches!(m.check(), Err(ManifestError::MissingBlob { .. })));
+    }
+}
