@@ -283,3 +283,13 @@ fn drain_to_end(mut rest: impl Read) -> Result<(), VerifyError> {
         }
     }
 }
+
+/// Reads the manifest (first entry) without verifying anything, for display (`airbundle
+/// inspect`). Never use the result to decide what to trust.
+pub fn read_manifest_unverified(input: impl Read) -> Result<Manifest, VerifyError> {
+    let decoder = zstd::stream::read::Decoder::new(input).map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+    let mut archive = tar::Archive::new(decoder);
+    let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+    let (bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
+    Manifest::from_slice(&bytes).map_err(VerifyError::Manifest)
+}

@@ -1,1 +1,15 @@
-//! x
+//! `airadm`: run on a node with no network. It verifies an airbundle bundle against trusted
+//! keys and (in later steps) imports its images into the node's container runtime and runs
+//! kubeadm's `init` and `join` phases offline.
+//!
+//! It never downloads anything and has no way to skip signature verification.
+
+pub mod cli;
+pub mod trusted_keys;
+
+/// Runs a parsed command line.
+pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::Verify(args) => tokio::task::spawn_blocking(move || cli::verify::run(args)).await?,
+    }
+}
