@@ -16,6 +16,7 @@ use crate::manifest::{
     Entry, MANIFEST_PATH, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Manifest, ManifestError, SIGNATURE_PATH,
 };
 use crate::signature::{KeyId, PublicKey, SignatureError};
+use crate::writer::FRAME_HEADER;
 
 /// Why a bundle was refused. Every variant names the first bad entry (or the stream itself).
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,9 @@ pub enum VerifyError {
     /// The manifest signature does not check out.
     #[error("bundle entry `{SIGNATURE_PATH}` {0}")]
     Signature(#[source] SignatureError),
+    /// The detached signature of the whole file does not check out.
+    #[error("the bundle file's detached signature (.minisig) {0}")]
+    FileSignature(#[source] SignatureError),
     /// The signed trusted comment does not describe the manifest.
     #[error("bundle entry `{SIGNATURE_PATH}`: trusted comment `{found}` does not match the manifest (`{expected}`)")]
     CommentMismatch {
@@ -147,15 +151,36 @@ pub struct Verified {
 }
 
 /// Verifies the zstd-compressed bundle read from `input` in one pass, feeding entries to `sink`.
-pub fn verify_stream(input: impl Read, trusted: &[PublicKey], sink: &mut dyn EntrySink) -> Result<Verified, VerifyError> {
+///
+/// `file_signature` is the text of the detached `.minisig` of the whole file, when there is one:
+/// it is checked over the exact bytes read, in the same pass, which also catches changes to the
+/// compressed encoding that decode to the same signed content.
+pub fn verify_stream(input: impl Read, trusted: &[PublicKey], file_signature: Option<&str>, sink: &mut dyn EntrySink) -> Result<Verified, VerifyError> {
     if trusted.is_empty() {
         return Err(VerifyError::NoTrustedKeys);
     }
+    let file_check = match file_signature {
+        Some(text) => Some(FileCheck::new(trusted, text)?),
+        None => None,
+    };
+    let mut input = FileHashing { inner: input, verifier: file_check.as_ref().map(FileCheck::start).transpose()? };
+    let verified = verify_content(&mut input, trusted, sink)?;
+    if let (Some(check), Some(mut verifier)) = (&file_check, input.verifier) {
+        verifier.finalize().map_err(|_| VerifyError::FileSignature(SignatureError::Invalid(check.key.key_id())))?;
+        let expected = format!("kubernetes={} arch={}", verified.manifest.kubernetes_version, verified.manifest.arch);
+        if !check.signature.trusted_comment().ends_with(&expected) {
+            return Err(VerifyError::CommentMismatch { found: check.signature.trusted_comment().to_owned(), expected });
+        }
+    }
+    Ok(verified)
+}
+
+fn verify_content(input: impl Read, trusted: &[PublicKey], sink: &mut dyn EntrySink) -> Result<Verified, VerifyError> {
     let corrupt = |at: &str| {
         let at = at.to_owned();
         move |source| VerifyError::Corrupt { at, source }
     };
-    let decoder = zstd::stream::read::Decoder::new(input).map_err(corrupt("start"))?;
+    let decoder = open_frame(input)?;
     let mut archive = tar::Archive::new(decoder);
     let mut entries = archive.entries().map_err(corrupt("start"))?;
 
@@ -195,6 +220,44 @@ pub fn verify_stream(input: impl Read, trusted: &[PublicKey], sink: &mut dyn Ent
     }
     drain_to_end(archive.into_inner())?;
     Ok(Verified { manifest, signer: key.key_id() })
+}
+
+/// The detached signature, parsed and matched to its trusted key before reading starts.
+struct FileCheck<'k> {
+    key: &'k PublicKey,
+    signature: minisign_verify::Signature,
+}
+
+impl<'k> FileCheck<'k> {
+    fn new(trusted: &'k [PublicKey], text: &str) -> Result<Self, VerifyError> {
+        let signature = minisign_verify::Signature::decode(text).map_err(|_| VerifyError::FileSignature(SignatureError::Malformed))?;
+        let found = crate::signature::signature_key_id(text).ok_or(VerifyError::FileSignature(SignatureError::Malformed))?;
+        let key = trusted.iter().find(|k| k.key_id() == found).ok_or_else(|| {
+            let trusted = trusted.iter().map(|k| k.key_id().to_string()).collect::<Vec<_>>().join(", ");
+            VerifyError::FileSignature(SignatureError::UntrustedKey { found, trusted })
+        })?;
+        Ok(Self { key, signature })
+    }
+
+    fn start(&self) -> Result<minisign_verify::StreamVerifier<'_>, VerifyError> {
+        self.key.stream_verifier(&self.signature).map_err(VerifyError::FileSignature)
+    }
+}
+
+/// Feeds every byte read to the detached-signature verifier, if any.
+struct FileHashing<'a, R> {
+    inner: R,
+    verifier: Option<minisign_verify::StreamVerifier<'a>>,
+}
+
+impl<R: Read> Read for FileHashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(verifier) = &mut self.verifier {
+            verifier.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 fn manifest_path() -> EntryPath {
@@ -269,26 +332,46 @@ fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
     String::from_utf8_lossy(&entry.path_bytes()).into_owned()
 }
 
-/// Reads past the end-of-archive marker to the end of the zstd stream, so that its checksum is
-/// checked and nothing can hide after the archive. Only zero padding may follow.
-fn drain_to_end(mut rest: impl Read) -> Result<(), VerifyError> {
+type FrameDecoder<R> = zstd::stream::read::Decoder<'static, io::BufReader<io::Chain<io::Cursor<[u8; 6]>, R>>>;
+
+/// Checks the constant frame header the writer produces, then decodes exactly one zstd frame.
+fn open_frame<R: Read>(mut input: R) -> Result<FrameDecoder<R>, VerifyError> {
+    let mut header = [0u8; 6];
+    input.read_exact(&mut header).map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+    if header != FRAME_HEADER {
+        let source = io::Error::new(io::ErrorKind::InvalidData, format!("zstd frame header {header:02x?} is not the one airbundle writes {FRAME_HEADER:02x?}"));
+        return Err(VerifyError::Corrupt { at: "start".into(), source });
+    }
+    let decoder = zstd::stream::read::Decoder::new(io::Cursor::new(header).chain(input))
+        .map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+    Ok(decoder.single_frame())
+}
+
+/// Reads past the end-of-archive marker to the end of the zstd frame, so that its checksum is
+/// checked, and makes sure nothing follows the frame. Only zero padding may follow the archive.
+fn drain_to_end<R: Read>(mut rest: FrameDecoder<R>) -> Result<(), VerifyError> {
+    let corrupt = |source| VerifyError::Corrupt { at: "end of archive".into(), source };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = rest.read(&mut buf).map_err(|source| VerifyError::Corrupt { at: "end of archive".into(), source })?;
+        let n = rest.read(&mut buf).map_err(corrupt)?;
         if n == 0 {
-            return Ok(());
+            break;
         }
         if buf[..n].iter().any(|&b| b != 0) {
             return Err(VerifyError::TrailingData);
         }
+    }
+    let mut input = rest.finish();
+    match io::BufRead::fill_buf(&mut input).map_err(corrupt)? {
+        [] => Ok(()),
+        _ => Err(VerifyError::TrailingData),
     }
 }
 
 /// Reads the manifest (first entry) without verifying anything, for display (`airbundle
 /// inspect`). Never use the result to decide what to trust.
 pub fn read_manifest_unverified(input: impl Read) -> Result<Manifest, VerifyError> {
-    let decoder = zstd::stream::read::Decoder::new(input).map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
-    let mut archive = tar::Archive::new(decoder);
+    let mut archive = tar::Archive::new(open_frame(input)?);
     let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
     let (bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
     Manifest::from_slice(&bytes).map_err(VerifyError::Manifest)

@@ -264,6 +264,14 @@ impl PublicKey {
         self.key_id
     }
 
+    /// A streaming verifier of `signature` (prehashed only), fed with `update` as bytes pass.
+    pub fn stream_verifier<'a>(&'a self, signature: &'a minisign_verify::Signature) -> Result<minisign_verify::StreamVerifier<'a>, SignatureError> {
+        self.inner.verify_stream(signature).map_err(|e| match e {
+            minisign_verify::Error::UnexpectedKeyId => SignatureError::Invalid(self.key_id),
+            _ => SignatureError::Legacy,
+        })
+    }
+
     /// The `.pub` file text (`untrusted comment` line + base64 line).
     pub fn to_text(&self) -> &str {
         &self.text

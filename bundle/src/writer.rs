@@ -27,6 +27,14 @@ pub const DEFAULT_LEVEL: i32 = 3;
 /// both cores busy on bundles of a few hundred MiB.
 const JOB_SIZE: u32 = 8 << 20;
 
+/// zstd window log of every bundle.
+pub const FRAME_WINDOW_LOG: u32 = 23;
+
+/// The first bytes of every bundle: zstd magic, frame header descriptor (content checksum, no
+/// dictionary, no content size, not single-segment) and the window descriptor for
+/// [`FRAME_WINDOW_LOG`].
+pub const FRAME_HEADER: [u8; 6] = [0x28, 0xb5, 0x2f, 0xfd, 0x04, ((FRAME_WINDOW_LOG - 10) << 3) as u8];
+
 /// Mode of every entry.
 pub const ENTRY_MODE: u32 = 0o644;
 
@@ -78,8 +86,7 @@ pub fn write_bundle<W: Write>(
         let path = path.to_owned();
         move |source| WriteError::Io { path, source }
     };
-    let mut encoder = zstd::stream::write::Encoder::new(Prehasher::new(out), options.level).map_err(io_err("(zstd)"))?;
-    configure(&mut encoder, options).map_err(io_err("(zstd)"))?;
+    let encoder = new_encoder(Prehasher::new(out), options.level, options.workers).map_err(io_err("(zstd)"))?;
     let mut tar = tar::Builder::new(encoder);
     append(&mut tar, MANIFEST_PATH, &manifest.to_bytes(), options.mtime)?;
     append(&mut tar, SIGNATURE_PATH, manifest_signature.as_bytes(), options.mtime)?;
@@ -106,13 +113,19 @@ pub fn write_bundle<W: Write>(
     Ok((out, prehash))
 }
 
-fn configure<W: Write>(encoder: &mut zstd::stream::write::Encoder<'_, W>, options: WriterOptions) -> io::Result<()> {
+/// A zstd encoder framing data exactly as bundles are framed (what the reader insists on).
+pub fn new_encoder<W: Write>(out: W, level: i32, workers: u32) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
+    let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
     // Always multi-threaded (at least one worker): zstd's single-threaded mode frames the data
     // differently, and the bytes must not depend on the machine's core count.
-    encoder.multithread(options.workers.max(1))?;
+    encoder.multithread(workers.max(1))?;
     encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(JOB_SIZE))?;
     encoder.include_checksum(true)?;
-    Ok(())
+    // A fixed window makes the frame header a constant the reader insists on, so that no byte
+    // of a bundle (not even window-size bits that would not change the decoded bytes) can be
+    // altered unnoticed. 2^23 keeps plain `zstd -d` working (its limit is 2^27).
+    encoder.window_log(FRAME_WINDOW_LOG)?;
+    Ok(encoder)
 }
 
 fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8], mtime: u64) -> Result<(), WriteError> {

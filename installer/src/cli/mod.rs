@@ -34,4 +34,7 @@ pub struct VerifyArgs {
     /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<PathBuf>,
+    /// Detached signature of the whole file (default: BUNDLE.minisig when present).
+    #[arg(long)]
+    pub signature: Option<PathBuf>,
 }

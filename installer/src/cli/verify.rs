@@ -15,13 +15,32 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         Some("-") => Box::new(std::io::stdin().lock()),
         _ => Box::new(fs_err::File::open(&args.bundle)?),
     };
-    let verified = bundle::verify_stream(BufReader::with_capacity(1 << 20, input), &keys, &mut bundle::Discard)
+    let file_signature = detached_signature(&args)?;
+    let verified = bundle::verify_stream(BufReader::with_capacity(1 << 20, input), &keys, file_signature.as_deref(), &mut bundle::Discard)
         .with_context(|| format!("`{}`", args.bundle.display()))?;
     let m = &verified.manifest;
     writeln!(
         std::io::stdout().lock(),
-        "{}: OK: Kubernetes {} {}/{}, {} images, {} entries, signed by key {}",
-        args.bundle.display(), m.kubernetes_version, m.os, m.arch, m.images.len(), m.entries.len() + 2, verified.signer
+        "{}: OK: Kubernetes {} {}/{}, {} images, {} entries, signed by key {}{}",
+        args.bundle.display(), m.kubernetes_version, m.os, m.arch, m.images.len(), m.entries.len() + 2, verified.signer,
+        if file_signature.is_some() { ", detached signature OK" } else { " (no detached .minisig found: content checked by the embedded signature)" }
     )?;
     Ok(())
+}
+
+/// `--signature`, else `<bundle>.minisig` when it exists.
+fn detached_signature(args: &VerifyArgs) -> anyhow::Result<Option<String>> {
+    let path = match &args.signature {
+        Some(path) => path.clone(),
+        None => {
+            let mut path = args.bundle.clone().into_os_string();
+            path.push(".minisig");
+            let path = std::path::PathBuf::from(path);
+            if !path.is_file() {
+                return Ok(None);
+            }
+            path
+        }
+    };
+    Ok(Some(fs_err::read_to_string(&path).with_context(|| "--signature")?))
 }
