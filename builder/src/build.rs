@@ -328,6 +328,7 @@ impl PackJob {
         let mut small: BTreeMap<EntryPath, Vec<u8>> = BTreeMap::new();
         let mut entries: BTreeMap<EntryPath, Entry> = BTreeMap::new();
         let mut images = Vec::new();
+        let mut sizes: BTreeMap<Digest, u64> = self.resolved.iter().map(|r| (r.digest, r.manifest.len() as u64)).collect();
         for (planned, resolved) in self.images.iter().zip(&self.resolved) {
             let blobs: Vec<(Digest, u64)> = std::iter::once((resolved.digest, resolved.manifest.len() as u64))
                 .chain(std::iter::once(&resolved.config).chain(&resolved.layers).map(|b| (b.digest, b.size)))
@@ -336,19 +337,27 @@ impl PackJob {
                 let path = oci_layout::blob_path(digest);
                 entries.insert(path.clone(), Entry { path, size: *size, sha256: *digest });
             }
-            images.push(Image {
+            let mut image = Image {
                 name: planned.name.clone(),
                 component: planned.component.clone(),
                 digest: resolved.digest,
                 media_type: resolved.media_type.clone(),
                 platform: resolved.platform.clone(),
                 index_digest: resolved.index_digest,
+                oci_index: None,
                 config: resolved.config.digest,
                 layers: resolved.layers.iter().map(|l| l.digest).collect(),
                 size: blobs.iter().map(|(_, s)| s).sum(),
-            });
+            };
+            if oci_layout::needs_oci_index(&image.media_type) {
+                let wrapper = oci_layout::oci_index_bytes(&image, resolved.manifest.len() as u64);
+                let digest = Digest::of(&wrapper);
+                sizes.insert(digest, wrapper.len() as u64);
+                small.insert(oci_layout::blob_path(&digest), wrapper);
+                image.oci_index = Some(digest);
+            }
+            images.push(image);
         }
-        let sizes: BTreeMap<Digest, u64> = self.resolved.iter().map(|r| (r.digest, r.manifest.len() as u64)).collect();
         small.insert(entry_path(INDEX_PATH), oci_layout::index_json_bytes(&images, |d| sizes.get(d).copied().unwrap_or_default()));
         small.insert(entry_path(OCI_LAYOUT_PATH), oci_layout::oci_layout_bytes());
         for config in prerender::render(&self.config_inputs()).map_err(BuildError::Render)? {

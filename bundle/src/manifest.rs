@@ -69,6 +69,10 @@ pub struct Image {
     /// Digest of the multi-platform index it was selected from, if there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_digest: Option<Digest>,
+    /// For a Docker schema 2 manifest: the one-entry OCI index the bundle wraps it in, which
+    /// `oci/index.json` points to (OCI layout readers such as skopeo only follow OCI types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_index: Option<Digest>,
     /// Digest of the image config blob.
     pub config: Digest,
     /// Digests of the layer blobs, bottom first.
@@ -166,7 +170,7 @@ impl Manifest {
         }
         let blobs: BTreeSet<String> = self.entries.iter().map(|e| e.path.as_str().to_owned()).collect();
         for image in &self.images {
-            for digest in std::iter::once(&image.digest).chain([&image.config]).chain(&image.layers) {
+            for digest in std::iter::once(&image.digest).chain([&image.config]).chain(&image.layers).chain(&image.oci_index) {
                 if !blobs.contains(crate::oci_layout::blob_path(digest).as_str()) {
                     return Err(ManifestError::MissingBlob { image: image.name.clone(), digest: *digest });
                 }
@@ -241,6 +245,7 @@ mod tests {
                 media_type: "application/vnd.oci.image.manifest.v1+json".into(),
                 platform: Platform { os: "linux".into(), architecture: "amd64".into(), variant: None },
                 index_digest: None,
+                oci_index: None,
                 config: digest,
                 layers: vec![digest],
                 size: 15,

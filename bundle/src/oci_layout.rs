@@ -20,6 +20,39 @@ pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
 /// Media type of an OCI image index.
 pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of a Docker schema 2 image manifest.
+pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// True for manifests that `oci/index.json` cannot point at directly: containers/image (skopeo,
+/// podman, CRI-O) only resolves OCI-typed descriptors there.
+pub fn needs_oci_index(media_type: &str) -> bool {
+    media_type == DOCKER_MANIFEST_MEDIA_TYPE
+}
+
+/// A one-entry OCI image index around `image`'s platform manifest (deterministic bytes).
+pub fn oci_index_bytes(image: &Image, manifest_size: u64) -> Vec<u8> {
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX_MEDIA_TYPE,
+        "manifests": [{
+            "mediaType": image.media_type,
+            "digest": image.digest.to_string(),
+            "size": manifest_size,
+            "platform": platform_json(image),
+        }],
+    });
+    // A Value of strings and numbers always serialises.
+    #[allow(clippy::expect_used)]
+    serde_json::to_vec(&index).expect("index serialises")
+}
+
+fn platform_json(image: &Image) -> Value {
+    let mut platform = json!({"os": image.platform.os, "architecture": image.platform.architecture});
+    if let Some(variant) = &image.platform.variant {
+        platform["variant"] = json!(variant);
+    }
+    platform
+}
 
 /// The entry path of a blob.
 pub fn blob_path(digest: &Digest) -> EntryPath {
@@ -33,28 +66,27 @@ pub fn oci_layout_bytes() -> Vec<u8> {
     br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()
 }
 
-/// Contents of `oci/index.json`: one descriptor per image, named with both annotations.
+/// Contents of `oci/index.json`: one descriptor per image, named with both annotations,
+/// pointing at the platform manifest, or at its OCI index wrapper when it has one.
+/// `blob_sizes` gives the size of a manifest or wrapper blob.
 ///
 /// Built through `serde_json::Value`, whose maps are sorted, so the bytes do not depend on
 /// hash-map iteration order (oci-spec's annotation maps are `HashMap`s).
-pub fn index_json_bytes(images: &[Image], manifest_sizes: impl Fn(&Digest) -> u64) -> Vec<u8> {
+pub fn index_json_bytes(images: &[Image], blob_sizes: impl Fn(&Digest) -> u64) -> Vec<u8> {
     let manifests: Vec<Value> = images
         .iter()
         .map(|image| {
-            let mut platform = json!({"os": image.platform.os, "architecture": image.platform.architecture});
-            if let Some(variant) = &image.platform.variant {
-                platform["variant"] = json!(variant);
+            let annotations = json!({REF_NAME_ANNOTATION: image.name, CONTAINERD_NAME_ANNOTATION: image.name});
+            match &image.oci_index {
+                Some(index) => json!({"mediaType": OCI_INDEX_MEDIA_TYPE, "digest": index.to_string(), "size": blob_sizes(index), "annotations": annotations}),
+                None => json!({
+                    "mediaType": image.media_type,
+                    "digest": image.digest.to_string(),
+                    "size": blob_sizes(&image.digest),
+                    "platform": platform_json(image),
+                    "annotations": annotations,
+                }),
             }
-            json!({
-                "mediaType": image.media_type,
-                "digest": image.digest.to_string(),
-                "size": manifest_sizes(&image.digest),
-                "platform": platform,
-                "annotations": {
-                    REF_NAME_ANNOTATION: image.name,
-                    CONTAINERD_NAME_ANNOTATION: image.name,
-                },
-            })
         })
         .collect();
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX_MEDIA_TYPE, "manifests": manifests});
@@ -78,6 +110,7 @@ mod tests {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             platform: Platform { os: "linux".into(), architecture: "arm64".into(), variant: Some("v8".into()) },
             index_digest: None,
+            oci_index: None,
             config: d,
             layers: vec![],
             size: 1,

@@ -1,0 +1,69 @@
+//! End to end across airbundle and airadm, on real components: a seeded registry, the standard
+//! tools a user checks a bundle with (zstd, tar, skopeo, minisign), and tampering.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod interop;
+mod tamper;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use testkit::image::{CATALOG_V1_31_2, PushedImage, seed_catalog};
+use testkit::{Registry, run_ok, workspace_bin};
+
+pub fn airbundle() -> Command {
+    Command::new(workspace_bin("airbundle"))
+}
+
+pub fn airadm() -> Command {
+    Command::new(workspace_bin("airadm"))
+}
+
+/// A registry seeded with the v1.31.2 images, a key pair and a scratch directory.
+pub struct World {
+    pub registry: Registry,
+    pub pushed: Vec<PushedImage>,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new(unique_layer_size: usize) -> Self {
+        let registry = Registry::start();
+        let pushed = seed_catalog(&registry, CATALOG_V1_31_2, unique_layer_size);
+        Self { registry, pushed, dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `airbundle keygen` into the scratch dir; returns (secret, public).
+    pub fn keygen(&self, name: &str) -> (PathBuf, PathBuf) {
+        run_ok(airbundle().args(["keygen", "--name", name, "--output-dir"]).arg(self.dir.path()));
+        (self.path(&format!("{name}.key")), self.path(&format!("{name}.pub")))
+    }
+
+    /// `airbundle build` v1.31.2 for `arch` signed with `key` into `out`.
+    pub fn build(&self, key: &Path, arch: &str, out: &Path, extra: &[&str]) -> Command {
+        let mut cmd = airbundle();
+        cmd.args(["build", "--kubernetes-version", "v1.31.2", "--arch", arch, "--plain-http", "--quiet", "--mirror", self.registry.addr(), "--signing-key"])
+            .arg(key)
+            .arg("--output-dir")
+            .arg(out)
+            .arg("--cache-dir")
+            .arg(self.path("cache"))
+            .args(extra)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("HOME", self.dir.path());
+        cmd
+    }
+}
+
+pub fn bundle_file(out: &Path, arch: &str) -> PathBuf {
+    out.join(format!("kubernetes-v1.31.2-linux-{arch}.tar.zst"))
+}
+
+/// Path of a workspace binary as a string, for shell pipelines.
+pub fn testkit_bin(name: &str) -> String {
+    workspace_bin(name).display().to_string()
+}
