@@ -117,10 +117,10 @@ impl DockerConfig {
         if let Some(helper) = keys.iter().find_map(|k| self.file.cred_helpers.get(k)) {
             return run_helper(helper, host);
         }
-        if let Some(entry) = keys.iter().find_map(|k| self.file.auths.get(k)) {
-            if let Some(creds) = self.decode(entry, host)? {
-                return Ok(Some(creds));
-            }
+        if let Some(entry) = keys.iter().find_map(|k| self.file.auths.get(k))
+            && let Some(creds) = self.decode(entry, host)?
+        {
+            return Ok(Some(creds));
         }
         match &self.file.creds_store {
             Some(store) => run_helper(store, host),

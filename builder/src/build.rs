@@ -79,7 +79,7 @@ pub enum BuildError {
     Catalog(#[from] CatalogError),
     /// Signing key unusable.
     #[error("--signing-key {0}")]
-    Key(#[source] KeyError),
+    Key(KeyError),
     /// Password file unreadable.
     #[error("failed to read --password-file `{}`", path.display())]
     PasswordFile {
@@ -125,7 +125,7 @@ pub enum BuildError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: WriteError,
+        source: Box<WriteError>,
     },
     /// Output file handling failed.
     #[error("failed to write `{}`", path.display())]
@@ -314,13 +314,13 @@ impl PackJob {
     }
 
     fn write_error(&self, error: WriteError, path: &Path, cache: &BlobCache) -> BuildError {
-        if let WriteError::Mismatch { path: entry, expected, .. } = &error {
-            if entry.as_str().starts_with(oci_layout::BLOBS_DIR) {
-                let _ = cache.evict(expected);
-                return BuildError::CorruptCache { digest: *expected, path: cache.path(expected) };
-            }
+        if let WriteError::Mismatch { path: entry, expected, .. } = &error
+            && entry.as_str().starts_with(oci_layout::BLOBS_DIR)
+        {
+            let _ = cache.evict(expected);
+            return BuildError::CorruptCache { digest: *expected, path: cache.path(expected) };
         }
-        BuildError::Write { path: path.to_owned(), source: error }
+        BuildError::Write { path: path.to_owned(), source: Box::new(error) }
     }
 
     /// The manifest, and the bytes of every entry that is not a cached blob.

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pull the images of a Kubernetes version and write one signed bundle per architecture.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Print the images kubeadm of a Kubernetes version uses, like `kubeadm config images list`.
     ListImages(ListImagesArgs),
     /// Generate a minisign key pair for signing bundles.

@@ -20,7 +20,7 @@ pub mod registry;
 /// Runs a parsed command line.
 pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
-        cli::Command::Build(args) => commands::build(args).await,
+        cli::Command::Build(args) => commands::build(*args).await,
         cli::Command::ListImages(args) => commands::list_images(args),
         cli::Command::Keygen(args) => commands::keygen(args),
         cli::Command::Inspect(args) => commands::inspect(args),

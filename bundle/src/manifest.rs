@@ -161,10 +161,10 @@ impl Manifest {
             if reserved || previous.is_some_and(|p| p >= &entry.path) {
                 return Err(ManifestError::EntryOrder(entry.path.clone()));
             }
-            if let Some(hex) = entry.path.as_str().strip_prefix(crate::oci_layout::BLOBS_DIR) {
-                if hex != entry.sha256.hex() {
-                    return Err(ManifestError::BlobName(entry.path.clone()));
-                }
+            if let Some(hex) = entry.path.as_str().strip_prefix(crate::oci_layout::BLOBS_DIR)
+                && hex != entry.sha256.hex()
+            {
+                return Err(ManifestError::BlobName(entry.path.clone()));
             }
             previous = Some(&entry.path);
         }

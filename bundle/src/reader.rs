@@ -22,13 +22,12 @@ use crate::writer::FRAME_HEADER;
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// The compressed stream or the tar structure is damaged or cut short.
-    #[error("bundle is corrupt or truncated (at {at}): {source}")]
+    #[error("bundle is corrupt or truncated (at {at}): {cause}")]
     Corrupt {
         /// The last good position: an entry name or `start`.
         at: String,
-        /// What the decoder said.
-        #[source]
-        source: io::Error,
+        /// What the decoder said (in the message: it is the whole story).
+        cause: io::Error,
     },
     /// The first entry is not the manifest.
     #[error("bundle's first entry is `{0}`, expected `{MANIFEST_PATH}`: this is not an airbundle bundle")]
@@ -51,10 +50,10 @@ pub enum VerifyError {
     NoTrustedKeys,
     /// The manifest signature does not check out.
     #[error("bundle entry `{SIGNATURE_PATH}` {0}")]
-    Signature(#[source] SignatureError),
+    Signature(SignatureError),
     /// The detached signature of the whole file does not check out.
     #[error("the bundle file's detached signature (.minisig) {0}")]
-    FileSignature(#[source] SignatureError),
+    FileSignature(SignatureError),
     /// The signed trusted comment does not describe the manifest.
     #[error("bundle entry `{SIGNATURE_PATH}`: trusted comment `{found}` does not match the manifest (`{expected}`)")]
     CommentMismatch {
@@ -178,7 +177,7 @@ pub fn verify_stream(input: impl Read, trusted: &[PublicKey], file_signature: Op
 fn verify_content(input: impl Read, trusted: &[PublicKey], sink: &mut dyn EntrySink) -> Result<Verified, VerifyError> {
     let corrupt = |at: &str| {
         let at = at.to_owned();
-        move |source| VerifyError::Corrupt { at, source }
+        move |source| VerifyError::Corrupt { at, cause: source }
     };
     let decoder = open_frame(input)?;
     let mut archive = tar::Archive::new(decoder);
@@ -206,7 +205,7 @@ fn verify_content(input: impl Read, trusted: &[PublicKey], sink: &mut dyn EntryS
         if actual_size != entry.size {
             return Err(VerifyError::Corrupt {
                 at: entry.path.to_string(),
-                source: io::Error::new(io::ErrorKind::UnexpectedEof, "entry cut short"),
+                cause: io::Error::new(io::ErrorKind::UnexpectedEof, "entry cut short"),
             });
         }
         if actual != entry.sha256 {
@@ -277,7 +276,7 @@ fn read_small<R: Read>(
         MANIFEST_PATH => VerifyError::NoManifest("(none)".into()),
         _ => VerifyError::NoSignature("(none)".into()),
     };
-    let mut entry = next.ok_or_else(missing)?.map_err(|source| VerifyError::Corrupt { at: after.to_owned(), source })?;
+    let mut entry = next.ok_or_else(missing)?.map_err(|source| VerifyError::Corrupt { at: after.to_owned(), cause: source })?;
     let path = entry_name(&entry);
     if path != expected {
         return Err(match expected {
@@ -286,12 +285,12 @@ fn read_small<R: Read>(
         });
     }
     check_regular(&entry, &path)?;
-    let size = entry.header().size().map_err(|source| VerifyError::Corrupt { at: path.clone(), source })?;
+    let size = entry.header().size().map_err(|source| VerifyError::Corrupt { at: path.clone(), cause: source })?;
     if size > limit {
         return Err(VerifyError::TooLarge { path, size, limit });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    (&mut entry).take(limit).read_to_end(&mut bytes).map_err(|source| VerifyError::Corrupt { at: path.clone(), source })?;
+    (&mut entry).take(limit).read_to_end(&mut bytes).map_err(|source| VerifyError::Corrupt { at: path.clone(), cause: source })?;
     Ok((bytes, size))
 }
 
@@ -304,7 +303,7 @@ fn check_entry<'m, R: Read>(raw: &tar::Entry<'_, R>, manifest: &'m Manifest, see
         return Err(VerifyError::Duplicate(path));
     }
     let entry = manifest.entry(&path).ok_or_else(|| VerifyError::Unknown(path.clone()))?;
-    let actual = raw.header().size().map_err(|source| VerifyError::Corrupt { at: name.clone(), source })?;
+    let actual = raw.header().size().map_err(|source| VerifyError::Corrupt { at: name.clone(), cause: source })?;
     if actual != entry.size {
         return Err(VerifyError::Size { path, declared: entry.size, actual });
     }
@@ -337,20 +336,20 @@ type FrameDecoder<R> = zstd::stream::read::Decoder<'static, io::BufReader<io::Ch
 /// Checks the constant frame header the writer produces, then decodes exactly one zstd frame.
 fn open_frame<R: Read>(mut input: R) -> Result<FrameDecoder<R>, VerifyError> {
     let mut header = [0u8; 6];
-    input.read_exact(&mut header).map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+    input.read_exact(&mut header).map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
     if header != FRAME_HEADER {
         let source = io::Error::new(io::ErrorKind::InvalidData, format!("zstd frame header {header:02x?} is not the one airbundle writes {FRAME_HEADER:02x?}"));
-        return Err(VerifyError::Corrupt { at: "start".into(), source });
+        return Err(VerifyError::Corrupt { at: "start".into(), cause: source });
     }
     let decoder = zstd::stream::read::Decoder::new(io::Cursor::new(header).chain(input))
-        .map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+        .map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
     Ok(decoder.single_frame())
 }
 
 /// Reads past the end-of-archive marker to the end of the zstd frame, so that its checksum is
 /// checked, and makes sure nothing follows the frame. Only zero padding may follow the archive.
 fn drain_to_end<R: Read>(mut rest: FrameDecoder<R>) -> Result<(), VerifyError> {
-    let corrupt = |source| VerifyError::Corrupt { at: "end of archive".into(), source };
+    let corrupt = |source| VerifyError::Corrupt { at: "end of archive".into(), cause: source };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = rest.read(&mut buf).map_err(corrupt)?;
@@ -372,7 +371,7 @@ fn drain_to_end<R: Read>(mut rest: FrameDecoder<R>) -> Result<(), VerifyError> {
 /// inspect`). Never use the result to decide what to trust.
 pub fn read_manifest_unverified(input: impl Read) -> Result<Manifest, VerifyError> {
     let mut archive = tar::Archive::new(open_frame(input)?);
-    let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), source })?;
+    let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
     let (bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
     Manifest::from_slice(&bytes).map_err(VerifyError::Manifest)
 }

@@ -14,7 +14,7 @@ pub const TRUSTED_KEYS_DIR: &str = "/etc/airadm/trusted-keys";
 pub enum TrustedKeyError {
     /// A key file is unusable.
     #[error("--trusted-key {0}")]
-    Key(#[source] KeyError),
+    Key(KeyError),
     /// Nothing to trust.
     #[error("no trusted key: pass the bundle signer's public key with --trusted-key KEY.pub, or install it as {dir}/NAME.pub")]
     None {

@@ -19,6 +19,12 @@ pub struct Setup {
     pub public: PathBuf,
 }
 
+impl Default for Setup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Setup {
     pub fn new() -> Self {
         Self::with_images(CATALOG_V1_31_2)

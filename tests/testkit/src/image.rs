@@ -27,6 +27,11 @@ pub struct Layer {
 impl Layer {
     /// A layer holding `files` (path, contents, mode), deterministic to the byte.
     pub fn from_files(files: &[(&str, Vec<u8>, u32)]) -> Self {
+        Self::from_files_at(files, flate2::Compression::fast())
+    }
+
+    /// The same with a chosen gzip level (real images use the default, 6).
+    pub fn from_files_at(files: &[(&str, Vec<u8>, u32)], level: flate2::Compression) -> Self {
         let mut tar = tar::Builder::new(Vec::new());
         for (path, data, mode) in files {
             let mut header = tar::Header::new_ustar();
@@ -38,7 +43,7 @@ impl Layer {
             tar.append_data(&mut header, path, &data[..]).unwrap();
         }
         let raw = tar.into_inner().unwrap();
-        let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::fast());
+        let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), level);
         gz.write_all(&raw).unwrap();
         let gz = gz.finish().unwrap();
         Self { diff_id: sha256(&raw), digest: sha256(&gz), gz }
@@ -173,6 +178,11 @@ pub const CATALOG_V1_31_2: &[(&str, &str)] = &[
 /// plus one layer of `unique_size` bytes of its own per image and architecture. `pause` is
 /// pushed in Docker format, the rest as OCI.
 pub fn seed_catalog(registry: &Registry, images: &[(&str, &str)], unique_size: usize) -> Vec<PushedImage> {
+    seed_catalog_at(registry.addr(), images, unique_size)
+}
+
+/// [`seed_catalog`] for a registry at `addr` (`host:port`, plain HTTP).
+pub fn seed_catalog_at(addr: &str, images: &[(&str, &str)], unique_size: usize) -> Vec<PushedImage> {
     let arches = ["amd64", "arm64"];
     let base: BTreeMap<&str, Layer> = arches
         .iter()
@@ -185,7 +195,31 @@ pub fn seed_catalog(registry: &Registry, images: &[(&str, &str)], unique_size: u
                 .iter()
                 .map(|arch| (arch.to_string(), vec![base[arch].clone(), Layer::noise(&format!("opt/{}", repository.replace('/', "-")), &format!("{repository}:{tag}/{arch}"), unique_size)]))
                 .collect();
-            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms, docker_format: *repository == "pause" }.push(registry.addr())
+            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms, docker_format: *repository == "pause" }.push(addr)
+        })
+        .collect()
+}
+
+/// A realistic image set for benchmarks: the v1.31.2 catalog names, linux/amd64, each image a
+/// shared base layer (`busybox`) plus one layer of real Go binaries shipped by Debian packages
+/// (etcd, containerd, runc, skopeo, docker-registry, podman, kubectl, …), so layers compress
+/// like real ones. Each image gets a different slice of `binaries`, marked with its name so no
+/// two layers are identical.
+pub fn seed_realistic_at(addr: &str, binaries: &[std::path::PathBuf], per_image: usize) -> Vec<PushedImage> {
+    let busybox = fs_err::read("/bin/busybox").unwrap_or_else(|_| panic!("/bin/busybox is missing: apt-get install busybox-static"));
+    let base = Layer::from_files(&[("bin/busybox", busybox, 0o755)]);
+    CATALOG_V1_31_2
+        .iter()
+        .enumerate()
+        .map(|(i, (repository, tag))| {
+            let mut files: Vec<(String, Vec<u8>, u32)> = (0..per_image)
+                .map(|k| &binaries[(i * per_image + k) % binaries.len()])
+                .map(|path| (format!("usr/local/bin/{}", path.file_name().unwrap().to_string_lossy()), fs_err::read(path).unwrap(), 0o755))
+                .collect();
+            files.push(("etc/image-name".into(), format!("{repository}:{tag}\n").into_bytes(), 0o644));
+            let refs: Vec<(&str, Vec<u8>, u32)> = files.iter().map(|(p, d, m)| (p.as_str(), d.clone(), *m)).collect();
+            let layer = Layer::from_files_at(&refs, flate2::Compression::default());
+            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms: vec![("amd64".into(), vec![base.clone(), layer])], docker_format: false }.push(addr)
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use image::{Layer, TestImage, seed_catalog};
+pub use image::{Layer, TestImage, seed_catalog, seed_catalog_at, seed_realistic_at};
 pub use proxy::{Fault, FaultProxy};
 pub use registry::Registry;
 

@@ -1,0 +1,30 @@
+//! Pushes test images to a registry for the demo and the benchmarks.
+//!
+//! `seed-registry ADDR demo`  - the v1.31.2 image names, amd64 + arm64, small synthetic layers.
+//! `seed-registry ADDR bench BINARY…` - the same names, amd64, layers of the given real binaries.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (addr, mode) = match (args.first(), args.get(1)) {
+        (Some(addr), Some(mode)) => (addr.as_str(), mode.as_str()),
+        _ => {
+            eprintln!("usage: seed-registry HOST:PORT demo | bench BINARY...");
+            std::process::exit(2);
+        }
+    };
+    let pushed = match mode {
+        "demo" => testkit::seed_catalog_at(addr, testkit::image::CATALOG_V1_31_2, 200_000),
+        "bench" => {
+            let binaries: Vec<PathBuf> = args[2..].iter().map(PathBuf::from).collect();
+            assert!(!binaries.is_empty(), "bench needs binaries to build layers from");
+            testkit::seed_realistic_at(addr, &binaries, binaries.len().div_ceil(3).max(1))
+        }
+        other => panic!("unknown mode `{other}`"),
+    };
+    for image in pushed {
+        println!("{addr}/{}:{} {}", image.repository, image.tag, image.index_digest);
+    }
+}
