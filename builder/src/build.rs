@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use bundle::manifest::{BuilderInfo, SCHEMA_VERSION};
 use bundle::oci_layout::{self, INDEX_PATH, OCI_LAYOUT_PATH};
@@ -172,15 +172,26 @@ pub async fn build(options: &BuildOptions, progress: &mut Progress) -> Result<Ve
         progress.line(&format!("resolving {} images for linux/{arch}", images.len()));
         resolved.insert(arch.clone(), resolve_all(&registry, &images, arch, &cache, options.jobs).await?);
     }
-    pull_missing(&registry, &resolved, &cache, options.jobs, progress).await?;
-    let mut built = Vec::new();
-    for (arch, resolved) in resolved {
-        let job = PackJob { version: version.to_string(), arch, repository: repository.clone(), images: images.clone(), resolved, options: options.clone() };
-        let (key, cache, progress) = (key.clone(), cache.clone(), progress.clone());
-        let bundle = tokio::task::spawn_blocking(move || job.pack(&key, &cache, &progress)).await.map_err(|e| BuildError::Join(e.to_string()))??;
-        built.push(bundle);
+    // Pack while pulling: each bundle is written in entry order, and a blob still on its way
+    // is waited for; pulls start in that same order.
+    let pulls = missing_blobs(&resolved, &cache);
+    let ready = Arc::new(Readiness::new(pulls.keys().copied()));
+    let jobs: Vec<PackJob> = resolved
+        .into_iter()
+        .map(|(arch, resolved)| PackJob { version: version.to_string(), arch, repository: repository.clone(), images: images.clone(), resolved, options: options.clone() })
+        .collect();
+    let (pack_ready, pack_cache, pack_progress) = (ready.clone(), cache.clone(), progress.clone());
+    let mut pack = tokio::task::spawn_blocking(move || jobs.into_iter().map(|job| job.pack(&key, &pack_cache, &pack_progress, &pack_ready)).collect::<Result<Vec<_>, _>>());
+    let pulled = tokio::select! {
+        pulled = pull_missing(&registry, &pulls, &cache, options.jobs, progress, &ready) => pulled,
+        packed = &mut pack => return packed.map_err(|e| BuildError::Join(e.to_string()))?,
+    };
+    if let Err(error) = pulled {
+        ready.fail();
+        let _ = pack.await;
+        return Err(error);
     }
-    Ok(built)
+    pack.await.map_err(|e| BuildError::Join(e.to_string()))?
 }
 
 fn load_signing_key(options: &BuildOptions) -> Result<SigningKey, BuildError> {
@@ -242,18 +253,19 @@ async fn resolve_all(registry: &Registry, images: &[PlannedImage], arch: &str, c
     Ok(resolved)
 }
 
-/// Pulls every config and layer not yet cached, each blob once, `jobs` at a time.
-async fn pull_missing(registry: &Registry, resolved: &BTreeMap<String, Vec<ResolvedImage>>, cache: &BlobCache, jobs: usize, progress: &mut Progress) -> Result<(), BuildError> {
-    let mut wanted: BTreeMap<Digest, (BlobRef, Reference, String)> = BTreeMap::new();
-    for images in resolved.values() {
-        for image in images {
-            let pull = &image.source;
-            let blobs = std::iter::once(&image.config).chain(&image.layers);
-            for blob in blobs.filter(|b| !cache.contains(&b.digest, b.size)) {
-                wanted.entry(blob.digest).or_insert_with(|| (blob.clone(), pull.clone(), label(pull, blob)));
-            }
+/// Every config and layer not yet cached, once, in digest order (the order bundles need them).
+fn missing_blobs(resolved: &BTreeMap<String, Vec<ResolvedImage>>, cache: &BlobCache) -> BTreeMap<Digest, (BlobRef, Reference, String)> {
+    let mut wanted = BTreeMap::new();
+    for image in resolved.values().flatten() {
+        for blob in std::iter::once(&image.config).chain(&image.layers).filter(|b| !cache.contains(&b.digest, b.size)) {
+            wanted.entry(blob.digest).or_insert_with(|| (blob.clone(), image.source.clone(), label(&image.source, blob)));
         }
     }
+    wanted
+}
+
+/// Pulls `wanted` into the cache, `jobs` at a time, marking each blob ready as it lands.
+async fn pull_missing(registry: &Registry, wanted: &BTreeMap<Digest, (BlobRef, Reference, String)>, cache: &BlobCache, jobs: usize, progress: &mut Progress, ready: &Readiness) -> Result<(), BuildError> {
     if wanted.is_empty() {
         progress.line("all blobs are in the cache");
         return Ok(());
@@ -264,6 +276,7 @@ async fn pull_missing(registry: &Registry, resolved: &BTreeMap<String, Vec<Resol
         .map(|(blob, pull, label)| async move {
             let bar = progress.blob(label, blob.size);
             registry.fetch_blob(pull, blob, cache, &bar).await?;
+            ready.mark_ready(&blob.digest);
             bar.finish("pulled");
             Ok::<_, BuildError>(())
         })
@@ -272,6 +285,58 @@ async fn pull_missing(registry: &Registry, resolved: &BTreeMap<String, Vec<Resol
         .await;
     progress.finish_total();
     result
+}
+
+/// Which blobs the packer may read: those cached before the build, and those pulled so far.
+struct Readiness {
+    state: Mutex<ReadyState>,
+    changed: Condvar,
+}
+
+struct ReadyState {
+    pending: BTreeSet<Digest>,
+    pulled: BTreeSet<Digest>,
+    failed: bool,
+}
+
+impl Readiness {
+    fn new(pending: impl IntoIterator<Item = Digest>) -> Self {
+        let state = ReadyState { pending: pending.into_iter().collect(), pulled: BTreeSet::new(), failed: false };
+        Self { state: Mutex::new(state), changed: Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn mark_ready(&self, digest: &Digest) {
+        let mut state = self.lock();
+        state.pending.remove(digest);
+        state.pulled.insert(*digest);
+        self.changed.notify_all();
+    }
+
+    fn fail(&self) {
+        self.lock().failed = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until `digest` is in the cache; an error once a pull failed.
+    fn wait(&self, digest: &Digest) -> io::Result<()> {
+        let mut state = self.lock();
+        while state.pending.contains(digest) {
+            if state.failed {
+                return Err(io::Error::other("a pull failed"));
+            }
+            state = self.changed.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Ok(())
+    }
+
+    /// True for blobs this build pulled and verified itself (no need to hash them again).
+    fn pulled(&self, digest: &Digest) -> bool {
+        self.lock().pulled.contains(digest)
+    }
 }
 
 fn label(pull: &Reference, blob: &BlobRef) -> String {
@@ -290,7 +355,7 @@ struct PackJob {
 }
 
 impl PackJob {
-    fn pack(self, key: &SigningKey, cache: &BlobCache, progress: &Progress) -> Result<BuiltBundle, BuildError> {
+    fn pack(self, key: &SigningKey, cache: &BlobCache, progress: &Progress, ready: &Readiness) -> Result<BuiltBundle, BuildError> {
         let (manifest, small) = self.manifest(cache)?;
         let path = self.options.output_dir.join(manifest.file_name());
         let manifest_signature = key.sign_prehashed(&blake2_prehash(&manifest.to_bytes()), &manifest.trusted_comment());
@@ -299,7 +364,7 @@ impl PackJob {
         let out_err = |source| BuildError::Output { path: path.clone(), source };
         let temp = output::temp_beside(&path).map_err(out_err)?;
         let file = temp.as_file().try_clone().map_err(out_err)?;
-        let mut source = Source { small, cache, bar: bar.clone() };
+        let mut source = Source { small, cache, bar: bar.clone(), ready };
         let options = WriterOptions { level: self.options.zstd_level, workers: self.options.zstd_workers, mtime: self.options.source_date_epoch.unwrap_or(0) };
         let (writer, prehash) = bundle::write_bundle(BufWriter::with_capacity(1 << 20, file), options, &manifest, &manifest_signature, &mut source)
             .map_err(|e| self.write_error(e, &path, cache))?;
@@ -405,15 +470,25 @@ struct Source<'a> {
     small: BTreeMap<EntryPath, Vec<u8>>,
     cache: &'a BlobCache,
     bar: Bar,
+    ready: &'a Readiness,
 }
 
 impl EntrySource for Source<'_> {
     fn open(&mut self, entry: &Entry) -> io::Result<Box<dyn Read + '_>> {
         let reader: Box<dyn Read> = match self.small.get(&entry.path) {
             Some(bytes) => Box::new(io::Cursor::new(bytes.clone())),
-            None => Box::new(fs_err::File::open(self.cache.path(&entry.sha256))?),
+            None => {
+                self.ready.wait(&entry.sha256)?;
+                Box::new(fs_err::File::open(self.cache.path(&entry.sha256))?)
+            }
         };
         Ok(Box::new(Counting { inner: reader, bar: &self.bar }))
+    }
+
+    fn verified(&self, entry: &Entry) -> bool {
+        // Pulled in this build: oci-client hashed it on the way in. Blobs from earlier builds
+        // are hashed again, which catches a corrupted cache.
+        self.ready.pulled(&entry.sha256)
     }
 }
 

@@ -7,11 +7,10 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use bundle::digest::Hasher;
 use bundle::{Digest, Platform};
 use futures_util::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciDescriptor,
 };
@@ -357,36 +356,38 @@ impl Registry {
         .await
     }
 
+    /// Streams the blob into `file`. oci-client hashes the stream and reports a mismatch as its
+    /// last item; we count bytes to refuse oversized bodies early and to retry cut-off ones.
     async fn download(&self, reference: &Reference, blob: &BlobRef, file: &tempfile::NamedTempFile, bar: &Bar) -> Result<(), PullError> {
         let descriptor = OciDescriptor { digest: blob.digest.to_string(), size: blob.size as i64, media_type: blob.media_type.clone(), ..Default::default() };
         let mut stream = self.client.pull_blob_stream(reference, &descriptor).await.map_err(|e| classify(reference, e))?;
         let std_file = file.as_file().try_clone().map_err(PullError::Cache)?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
-        let mut hasher = Hasher::default();
+        let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                // oci-client reports a digest mismatch as the stream's last error; ours is clearer.
-                Err(_) if hasher.len() == blob.size => break,
-                Err(e) => return Err(PullError::Transient { image: reference.whole(), source: Box::new(e) }),
-            };
-            if hasher.len() + chunk.len() as u64 > blob.size {
+            let chunk = chunk.map_err(|e| stream_error(reference, blob, e))?;
+            received += chunk.len() as u64;
+            if received > blob.size {
                 return Err(PullError::TooLarge { image: reference.whole(), digest: blob.digest, declared: blob.size });
             }
-            hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(PullError::Cache)?;
             bar.inc(chunk.len() as u64);
         }
         out.flush().await.map_err(PullError::Cache)?;
-        if hasher.len() < blob.size {
-            let cut = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("blob {} ended after {} of {} bytes", blob.digest, hasher.len(), blob.size));
+        if received < blob.size {
+            let cut = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("blob {} ended after {received} of {} bytes", blob.digest, blob.size));
             return Err(PullError::Transient { image: reference.whole(), source: Box::new(cut) });
         }
-        let actual = hasher.finish();
-        if actual != blob.digest {
-            return Err(PullError::Digest { image: reference.whole(), expected: blob.digest.to_string(), actual: actual.to_string() });
-        }
         Ok(())
+    }
+}
+
+/// A digest mismatch reported by oci-client's verifying stream is final; anything else on the
+/// stream (reset, timeout) is worth a retry.
+fn stream_error(reference: &Reference, blob: &BlobRef, error: std::io::Error) -> PullError {
+    match error.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>()) {
+        Some(DigestError::VerificationError { actual, .. }) => PullError::Digest { image: reference.whole(), expected: blob.digest.to_string(), actual: actual.clone() },
+        _ => PullError::Transient { image: reference.whole(), source: Box::new(error) },
     }
 }
 

@@ -20,7 +20,7 @@ fn main() {
         "bench" => {
             let binaries: Vec<PathBuf> = args[2..].iter().map(PathBuf::from).collect();
             assert!(!binaries.is_empty(), "bench needs binaries to build layers from");
-            testkit::seed_realistic_at(addr, &binaries, binaries.len().div_ceil(3).max(1))
+            testkit::seed_realistic_at(addr, &binaries, (binaries.len() / 2).max(1))
         }
         other => panic!("unknown mode `{other}`"),
     };
