@@ -4,6 +4,7 @@
 # amd64 and arm64, inspect and verify them. Everything lives in a temp dir removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tests/registry.sh
 if [ "$(id -u)" = 0 ]; then bash .ci/deps.sh; else echo "demo: not root, assuming .ci/deps.sh ran"; fi
 cargo build --release --locked --bins -p builder -p installer -p testkit
 BIN=$PWD/target/release
@@ -14,15 +15,7 @@ trap cleanup EXIT
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "starting a registry on 127.0.0.1"
-cat > "$T/registry.yml" <<YAML
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $T/registry}}
-http: {addr: "127.0.0.1:0", secret: demo}
-YAML
-docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 & REG_PID=$!
-for _ in $(seq 100); do grep -q 'listening on' "$T/registry.log" && break; sleep 0.05; done
-REG=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$T/registry.log" | awk '{print $3}')
+start_registry "$T/registry"
 echo "registry at $REG"
 
 step "pushing test images (amd64 + arm64) under the names kubeadm v1.31.2 uses"

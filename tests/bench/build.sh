@@ -9,6 +9,7 @@
 # /usr/bin/time -v (wall, user+sys CPU, peak RSS). Usage: tests/bench/build.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/registry.sh
 ROUNDS=${1:-3}
 LEVEL=1   # airbundle's default (bundle::writer::DEFAULT_LEVEL); the baseline runs at the same level
 cargo build --release --locked --bins -p builder -p testkit >/dev/null 2>&1
@@ -18,15 +19,7 @@ REG_PID=
 cleanup() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null; cat "$T/results" >&2 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 
-cat > "$T/registry.yml" <<YAML
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $T/registry}}
-http: {addr: "127.0.0.1:0", secret: bench}
-YAML
-docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 & REG_PID=$!
-for _ in $(seq 200); do grep -q 'listening on' "$T/registry.log" && break; sleep 0.05; done
-REG=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$T/registry.log" | awk '{print $3}')
+start_registry "$T/registry"
 
 BINARIES=()
 for b in /usr/bin/etcd /usr/bin/etcdctl /usr/bin/containerd /usr/bin/ctr /usr/bin/containerd-shim-runc-v2 \
@@ -35,7 +28,7 @@ for b in /usr/bin/etcd /usr/bin/etcdctl /usr/bin/containerd /usr/bin/ctr /usr/bi
 done
 echo "bench: seeding $REG with layers made of ${#BINARIES[@]} binaries" >&2
 "$BIN/seed-registry" "$REG" bench "${BINARIES[@]}" > "$T/images.txt"
-LAYER_BYTES=$(du -sb "$T/registry/docker/registry/v2/blobs" | awk '{print $1}')
+LAYER_BYTES=$(du -sb "$T/registry/data/docker/registry/v2/blobs" | awk '{print $1}')
 "$BIN/airbundle" keygen --output-dir "$T" --name bench >/dev/null
 minisign -G -W -f -p "$T/cli.pub" -s "$T/cli.key" </dev/null >/dev/null
 
