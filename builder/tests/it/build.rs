@@ -99,3 +99,19 @@ fn extra_images_and_overrides_are_carried() {
     assert!(names.contains(&"registry.k8s.io/etcd:3.5.16-0") && names.contains(&"registry.k8s.io/coredns/coredns:v1.11.4"), "{names:?}");
     assert_eq!(m.images.last().map(|i| (i.name.as_str(), i.component.as_str())), Some(("docker.io/calico/node:v3.28.0", "extra")));
 }
+
+#[test]
+fn progress_is_plain_lines_when_stderr_is_not_a_terminal() {
+    let s = Setup::new();
+    let cmd = s.build(s.registry.addr(), &s.path("out"), &s.path("cache"), &["--arch", "amd64"]);
+    let args: Vec<_> = cmd.get_args().filter(|a| *a != "--quiet").map(ToOwned::to_owned).collect();
+    let out = testkit::run(std::process::Command::new(cmd.get_program()).args(&args).env("HOME", s.dir.path()));
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in ["resolving 7 images for linux/amd64", "pulling 15 blobs", "pulled kube-apiserver", "packing kubernetes-v1.31.2-linux-amd64.tar.zst", "wrote kubernetes-v1.31.2-linux-amd64.tar.zst"] {
+        assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+    }
+    assert!(!err.contains('\u{1b}'), "terminal escapes in plain output:\n{err}");
+    let quiet = testkit::run(s.build(s.registry.addr(), &s.path("out2"), &s.path("cache"), &["--arch", "amd64"]));
+    assert!(quiet.status.success() && quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}

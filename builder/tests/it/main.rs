@@ -1,6 +1,7 @@
 //! airbundle against a real registry (Debian `docker-registry`) seeded with multi-arch images.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod auth;
 mod build;
 mod faults;
 

@@ -129,6 +129,11 @@ impl TestImage {
 
     /// Pushes every platform to `addr` with skopeo and reads back what the registry holds.
     pub fn push(&self, addr: &str) -> PushedImage {
+        self.push_as(addr, None)
+    }
+
+    /// The same with `user:pass` credentials.
+    pub fn push_as(&self, addr: &str, creds: Option<&str>) -> PushedImage {
         let skopeo = require("skopeo", "skopeo");
         let dir = tempfile::tempdir().unwrap();
         self.write_layout(dir.path());
@@ -138,15 +143,25 @@ impl TestImage {
         if self.docker_format {
             cmd.args(["--format", "v2s2"]);
         }
+        if let Some(creds) = creds {
+            cmd.args(["--dest-creds", creds]);
+        }
         run_ok(cmd.arg(format!("oci:{}:{}", dir.path().display(), self.tag)).arg(&dest));
-        inspect_pushed(addr, &self.repository, &self.tag)
+        inspect_pushed(addr, &self.repository, &self.tag, creds)
     }
 }
 
 /// Reads an image's index and per-platform manifests back from the registry.
-pub fn inspect_pushed(addr: &str, repository: &str, tag: &str) -> PushedImage {
+pub fn inspect_pushed(addr: &str, repository: &str, tag: &str, creds: Option<&str>) -> PushedImage {
     let skopeo = require("skopeo", "skopeo");
-    let raw = |reference: &str| run_ok(Command::new(&skopeo).args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{addr}/{repository}{reference}")));
+    let raw = |reference: &str| {
+        let mut cmd = Command::new(&skopeo);
+        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+        if let Some(creds) = creds {
+            cmd.args(["--creds", creds]);
+        }
+        run_ok(cmd.arg(format!("docker://{addr}/{repository}{reference}")))
+    };
     let index = raw(&format!(":{tag}"));
     let parsed: serde_json::Value = serde_json::from_str(&index).unwrap();
     let mut manifests = BTreeMap::new();
@@ -183,6 +198,11 @@ pub fn seed_catalog(registry: &Registry, images: &[(&str, &str)], unique_size: u
 
 /// [`seed_catalog`] for a registry at `addr` (`host:port`, plain HTTP).
 pub fn seed_catalog_at(addr: &str, images: &[(&str, &str)], unique_size: usize) -> Vec<PushedImage> {
+    seed_catalog_as(addr, images, unique_size, None)
+}
+
+/// [`seed_catalog_at`] pushing with `user:pass` credentials.
+pub fn seed_catalog_as(addr: &str, images: &[(&str, &str)], unique_size: usize, creds: Option<&str>) -> Vec<PushedImage> {
     let arches = ["amd64", "arm64"];
     let base: BTreeMap<&str, Layer> = arches
         .iter()
@@ -195,7 +215,7 @@ pub fn seed_catalog_at(addr: &str, images: &[(&str, &str)], unique_size: usize) 
                 .iter()
                 .map(|arch| (arch.to_string(), vec![base[arch].clone(), Layer::noise(&format!("opt/{}", repository.replace('/', "-")), &format!("{repository}:{tag}/{arch}"), unique_size)]))
                 .collect();
-            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms, docker_format: *repository == "pause" }.push(addr)
+            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms, docker_format: *repository == "pause" }.push_as(addr, creds)
         })
         .collect()
 }

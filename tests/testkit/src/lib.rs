@@ -12,9 +12,9 @@ use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use image::{Layer, TestImage, seed_catalog, seed_catalog_at, seed_realistic_at};
+pub use image::{Layer, TestImage, seed_catalog, seed_catalog_as, seed_catalog_at, seed_realistic_at};
 pub use proxy::{Fault, FaultProxy};
-pub use registry::Registry;
+pub use registry::{Registry, TokenRegistry};
 
 /// Panics with an install hint unless `program` is on PATH.
 pub fn require(program: &str, package: &str) -> PathBuf {

@@ -58,9 +58,13 @@ fn standard_tools_read_the_bundle_and_airadm_verifies_it() {
     let out = run_ok(Command::new("sh").arg("-c").arg(format!("cat '{}' | '{}' verify --bundle - --trusted-key '{}' --signature '{}.minisig'", bundle.display(), crate::testkit_bin("airadm"), public.display(), bundle.display())));
     assert!(out.contains("detached signature OK"), "{out}");
 
-    // airbundle inspect shows the images.
+    // airbundle inspect shows the images, as text and as JSON.
     let out = run_ok(airbundle().arg("inspect").arg(&bundle));
     assert!(out.contains("registry.k8s.io/etcd:3.5.15-0") && out.contains("linux/arm64"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&run_ok(airbundle().args(["inspect", "--json"]).arg(&bundle))).unwrap();
+    assert_eq!(json["manifest"]["arch"], "arm64");
+    assert_eq!(json["manifest"]["images"].as_array().unwrap().len(), 7);
+    assert_eq!(json["fileSize"].as_u64().unwrap(), fs_err::metadata(&bundle).unwrap().len());
 }
 
 #[test]
@@ -74,8 +78,17 @@ fn keys_made_by_the_minisign_cli_sign_bundles_and_ours_work_with_the_cli() {
     let minisign = require("minisign", "minisign");
     run_ok(Command::new(&minisign).arg("-Vm").arg(&bundle).arg("-p").arg(&cli.public));
 
+    // A password-protected key made by the CLI signs bundles given --password-file.
+    fs_err::write(w.path("cli-pw"), "correct horse\n").unwrap();
+    run_ok(Command::new("sh").arg("-c").arg(format!("printf 'correct horse\\ncorrect horse\\n' | '{}' -G -f -p '{}' -s '{}'", minisign.display(), w.path("clienc.pub").display(), w.path("clienc.key").display())));
+    run_ok(w.build(&w.path("clienc.key"), "amd64", &w.path("clienc-out"), &["--password-file", w.path("cli-pw").to_str().unwrap()]));
+    run_ok(airadm().args(["verify", "--bundle"]).arg(bundle_file(&w.path("clienc-out"), "amd64")).arg("--trusted-key").arg(w.path("clienc.pub")));
+    let err = run_fails(w.build(&w.path("clienc.key"), "amd64", &w.path("clienc-out2"), &["--password-file", w.path("pw-wrong").to_str().unwrap()]));
+    assert!(err.contains("--password-file"), "{err}");
+
     // Our key (password-protected) signs with the CLI, and the CLI's signature verifies with us.
     fs_err::write(w.path("pw"), "hunter2\n").unwrap();
+    fs_err::write(w.path("pw-wrong"), "nope\n").unwrap();
     run_ok(airbundle().args(["keygen", "--name", "enc", "--password-file"]).arg(w.path("pw")).arg("--output-dir").arg(w.dir.path()));
     let data = w.path("data.txt");
     fs_err::write(&data, "payload").unwrap();
