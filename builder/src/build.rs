@@ -439,7 +439,7 @@ impl PackJob {
             arch: self.arch.clone(),
             image_repository: self.repository.clone(),
             builder: BuilderInfo { name: "airbundle".into(), version: env!("CARGO_PKG_VERSION").into() },
-            created: rfc3339(self.options.source_date_epoch.unwrap_or(0)),
+            created: bundle::manifest::rfc3339(self.options.source_date_epoch.unwrap_or(0)),
             images,
             entries: entries.into_values().collect(),
         };
@@ -505,32 +505,9 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// `1970-01-01T00:00:00Z` style, from Unix seconds (civil-from-days, H. Hinnant).
-pub fn rfc3339(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn normalises_arch_aliases() {

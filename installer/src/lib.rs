@@ -5,11 +5,16 @@
 //! It never downloads anything and has no way to skip signature verification.
 
 pub mod cli;
+pub mod import;
+pub mod runtime;
 pub mod trusted_keys;
 
 /// Runs a parsed command line.
 pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Verify(args) => tokio::task::spawn_blocking(move || cli::verify::run(args)).await?,
+        cli::Command::Images(cli::ImagesCommand::Import(args)) => cli::images::import(args).await,
+        cli::Command::Images(cli::ImagesCommand::List(args)) => cli::images::list(args),
+        cli::Command::Images(cli::ImagesCommand::Check(args)) => cli::images::check(args).await,
     }
 }

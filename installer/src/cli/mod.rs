@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod images;
 pub mod verify;
 
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
@@ -23,6 +24,62 @@ pub struct Cli {
 pub enum Command {
     /// Check a bundle's signature and every entry's hash in one streaming pass.
     Verify(VerifyArgs),
+    /// Import a bundle's images into the container runtime, or inspect them.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+/// `airadm images …`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Verify a bundle and import its images into the runtime behind the CRI socket.
+    Import(ImagesImportArgs),
+    /// List the images a bundle holds.
+    List(ImagesListArgs),
+    /// Show which of a bundle's images the runtime has (over CRI).
+    Check(ImagesCheckArgs),
+}
+
+/// `airadm images import`.
+#[derive(Debug, Args)]
+pub struct ImagesImportArgs {
+    /// The bundle (.tar.zst).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
+    #[arg(long = "trusted-key")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// CRI endpoint (default: the one of kubeadm's known sockets that exists).
+    #[arg(long)]
+    pub cri_socket: Option<String>,
+    /// Accept a bundle for this architecture (default: this node's).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// containerd snapshotter the CRI plugin uses.
+    #[arg(long, default_value = "overlayfs")]
+    pub snapshotter: String,
+    /// Verify and report what would be imported, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `airadm images list`.
+#[derive(Debug, Args)]
+pub struct ImagesListArgs {
+    /// The bundle (.tar.zst).
+    #[arg(long)]
+    pub bundle: PathBuf,
+}
+
+/// `airadm images check`.
+#[derive(Debug, Args)]
+pub struct ImagesCheckArgs {
+    /// The bundle (.tar.zst).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// CRI endpoint (default: the one of kubeadm's known sockets that exists).
+    #[arg(long)]
+    pub cri_socket: Option<String>,
 }
 
 /// `airadm verify`.

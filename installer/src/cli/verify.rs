@@ -15,7 +15,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         Some("-") => Box::new(std::io::stdin().lock()),
         _ => Box::new(fs_err::File::open(&args.bundle)?),
     };
-    let file_signature = detached_signature(&args)?;
+    let file_signature = detached_signature(&args.bundle, args.signature.as_deref())?;
     let verified = bundle::verify_stream(BufReader::with_capacity(1 << 20, input), &keys, file_signature.as_deref(), &mut bundle::Discard)
         .with_context(|| format!("`{}`", args.bundle.display()))?;
     let m = &verified.manifest;
@@ -29,11 +29,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// `--signature`, else `<bundle>.minisig` when it exists.
-fn detached_signature(args: &VerifyArgs) -> anyhow::Result<Option<String>> {
-    let path = match &args.signature {
-        Some(path) => path.clone(),
+pub(crate) fn detached_signature(bundle: &Path, flag: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let path = match flag {
+        Some(path) => path.to_owned(),
         None => {
-            let mut path = args.bundle.clone().into_os_string();
+            let mut path = bundle.to_owned().into_os_string();
             path.push(".minisig");
             let path = std::path::PathBuf::from(path);
             if !path.is_file() {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
 
 pub mod image;
+pub mod containerd;
 pub mod proxy;
 pub mod registry;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use image::{Layer, TestImage, seed_catalog, seed_catalog_as, seed_catalog_at, seed_realistic_at};
+pub use containerd::Containerd;
 pub use proxy::{Fault, FaultProxy};
 pub use registry::{Registry, TokenRegistry};
 

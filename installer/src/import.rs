@@ -1,0 +1,345 @@
+//! `airadm images import`: verify a bundle and import its images into containerd in one
+//! streaming pass. Blobs stream straight into the content store (under a lease, with expected
+//! digests); nothing is named or unpacked until the whole bundle has checked out; on failure the
+//! lease is dropped and containerd is left as it was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bundle::oci_layout::{self, OCI_INDEX_MEDIA_TYPE};
+use bundle::{Digest, Entry, EntrySink, Image, Manifest, PublicKey, VerifyError};
+use containerd_client::types::Descriptor;
+use tokio::runtime::Handle;
+
+use crate::runtime::containerd::{Containerd, ContainerdError};
+use crate::runtime::cri::{Cri, CriError};
+
+/// What to import, and how.
+pub struct ImportOptions {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// Its detached signature, if any.
+    pub file_signature: Option<String>,
+    /// Trusted keys.
+    pub keys: Vec<PublicKey>,
+    /// The CRI socket (containerd's).
+    pub socket: PathBuf,
+    /// Snapshotter the CRI plugin unpacks into.
+    pub snapshotter: String,
+    /// Architecture to accept (default: this node's).
+    pub arch: String,
+    /// Verify and report only.
+    pub dry_run: bool,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct ImportedImage {
+    /// Reference.
+    pub name: String,
+    /// Platform manifest digest.
+    pub digest: Digest,
+    /// Bytes.
+    pub size: u64,
+    /// `imported`, `present`, `would import`.
+    pub status: String,
+}
+
+/// Why an import failed (nothing was named in the runtime).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The socket does not answer.
+    #[error("container runtime socket `{}` does not answer: is the runtime running? (choose another with --cri-socket)", socket.display())]
+    Connect {
+        /// The socket.
+        socket: PathBuf,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// Not containerd.
+    #[error("the runtime behind `{}` is {runtime}: importing into it is not supported yet (containerd is)", socket.display())]
+    Unsupported {
+        /// The socket.
+        socket: PathBuf,
+        /// CRI runtime name.
+        runtime: String,
+    },
+    /// The bundle failed verification (or storing an entry failed).
+    #[error("`{}`", bundle.display())]
+    Verify {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Why.
+        #[source]
+        source: VerifyError,
+    },
+    /// A containerd call failed.
+    #[error(transparent)]
+    Containerd(#[from] ContainerdError),
+    /// A CRI call failed.
+    #[error(transparent)]
+    Cri(#[from] CriError),
+    /// An image manifest or config in the bundle could not be read.
+    #[error("image `{image}`: {reason}")]
+    Image {
+        /// The image.
+        image: String,
+        /// Why.
+        reason: String,
+    },
+    /// The kubelet would not see some images.
+    #[error("the runtime does not show {0} after the import: the kubelet would try to pull them")]
+    NotVisible(String),
+    /// Opening the bundle failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The blocking verification thread died.
+    #[error("internal error: {0}")]
+    Join(String),
+}
+
+/// This node's architecture, in Go's words.
+pub fn node_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// The outcome of an import.
+pub struct ImportReport {
+    /// One line per image.
+    pub images: Vec<ImportedImage>,
+    /// The runtime's configured sandbox image, when it says.
+    pub sandbox_image: Option<String>,
+    /// The bundle's pause image.
+    pub pause_image: Option<String>,
+    /// The bundle's `configs/` files.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Runs the import.
+pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError> {
+    let channel = containerd_client::connect(&options.socket).await.map_err(|source| ImportError::Connect { socket: options.socket.clone(), source })?;
+    let mut cri = Cri::new(channel.clone());
+    let (runtime, _) = cri.version().await?;
+    if runtime != "containerd" {
+        return Err(ImportError::Unsupported { socket: options.socket.clone(), runtime });
+    }
+    let mut containerd = Containerd::new(channel);
+    if !options.dry_run {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let lease = format!("airadm-import-{}-{}", std::process::id(), now.as_nanos());
+        containerd.begin_lease(&lease, &bundle::manifest::rfc3339(now.as_secs() + 3600)).await?;
+    }
+    let result = import_leased(&options, &containerd, &mut cri).await;
+    // Content now referenced by images survives the lease; everything else becomes garbage.
+    let ended = containerd.end_lease().await;
+    let mut report = result?;
+    ended?;
+    report.sandbox_image = cri.sandbox_image().await.unwrap_or(None);
+    Ok(report)
+}
+
+async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &mut Cri) -> Result<ImportReport, ImportError> {
+    let file = fs_err::File::open(&options.bundle)?;
+    let mut sink = Sink { handle: Handle::current(), containerd: containerd.clone(), arch: options.arch.clone(), dry_run: options.dry_run, small: BTreeMap::new(), wanted: HashMap::new(), configs: BTreeMap::new(), written: 0 };
+    let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
+    let (verified, sink) = tokio::task::spawn_blocking(move || {
+        let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut sink);
+        (verified, sink)
+    })
+    .await
+    .map_err(|e| ImportError::Join(e.to_string()))?;
+    let verified = verified.map_err(|source| ImportError::Verify { bundle: bundle_path, source })?;
+    let manifest = verified.manifest;
+    let mut report = Vec::new();
+    for image in &manifest.images {
+        let status = if options.dry_run {
+            "would import"
+        } else {
+            unpack(containerd, &options.snapshotter, image, &sink.small).await?;
+            for name in names(image) {
+                containerd.put_image(&name, target(&manifest, image)).await?;
+            }
+            if sink.written == 0 { "present" } else { "imported" }
+        };
+        report.push(ImportedImage { name: image.name.clone(), digest: image.digest, size: image.size, status: status.into() });
+    }
+    if !options.dry_run {
+        let mut missing = Vec::new();
+        for image in &manifest.images {
+            if cri.image_id(&image.name).await?.is_none() {
+                missing.push(image.name.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ImportError::NotVisible(missing.join(", ")));
+        }
+    }
+    let pause_image = manifest.images.iter().find(|i| i.component == "pause").map(|i| i.name.clone());
+    Ok(ImportReport { images: report, sandbox_image: None, pause_image, configs: sink.configs })
+}
+
+/// The tag reference and the `repo@sha256:` form, as the CRI plugin records pulled images.
+fn names(image: &Image) -> Vec<String> {
+    let mut names = vec![image.name.clone()];
+    if !image.name.contains('@') {
+        let slash = image.name.rfind('/').map_or(0, |i| i + 1);
+        let repo = match image.name[slash..].rfind(':') {
+            Some(colon) => &image.name[..slash + colon],
+            None => image.name.as_str(),
+        };
+        let target = image.oci_index.unwrap_or(image.digest);
+        names.push(format!("{repo}@{target}"));
+    }
+    names
+}
+
+/// What `oci/index.json` points at for `image`: the platform manifest or its OCI index wrapper.
+fn target(manifest: &Manifest, image: &Image) -> Descriptor {
+    let (media_type, digest) = match image.oci_index {
+        Some(index) => (OCI_INDEX_MEDIA_TYPE.to_owned(), index),
+        None => (image.media_type.clone(), image.digest),
+    };
+    let size = manifest.entry(&oci_layout::blob_path(&digest)).map_or(0, |e| e.size) as i64;
+    Descriptor { media_type, digest: digest.to_string(), size, annotations: HashMap::new() }
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestJson {
+    layers: Vec<LayerJson>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerJson {
+    media_type: String,
+    digest: String,
+    size: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigJson {
+    rootfs: RootFs,
+}
+
+#[derive(serde::Deserialize)]
+struct RootFs {
+    diff_ids: Vec<String>,
+}
+
+/// Unpacks `image`'s layers (chain ids as containerd computes them), then labels its config
+/// with the top snapshot so neither is garbage-collected.
+async fn unpack(containerd: &Containerd, snapshotter: &str, image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<(), ImportError> {
+    let bad = |reason: String| ImportError::Image { image: image.name.clone(), reason };
+    let manifest: ManifestJson = serde_json::from_slice(small.get(&image.digest).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("manifest: {e}")))?;
+    let config: ConfigJson = serde_json::from_slice(small.get(&image.config).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("config: {e}")))?;
+    if manifest.layers.len() != config.rootfs.diff_ids.len() {
+        return Err(bad("manifest and config disagree on the number of layers".into()));
+    }
+    let mut parent = String::new();
+    for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+        let chain = if parent.is_empty() { diff_id.clone() } else { Digest::of(format!("{parent} {diff_id}").as_bytes()).to_string() };
+        let descriptor = Descriptor { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, annotations: HashMap::new() };
+        containerd.unpack_layer(snapshotter, &parent, &chain, &descriptor).await?;
+        let layer_digest: Digest = layer.digest.parse().map_err(|e| bad(format!("{e}")))?;
+        containerd.label_blob(&layer_digest, HashMap::from([("containerd.io/uncompressed".to_owned(), diff_id.clone())])).await?;
+        parent = chain;
+    }
+    let key = format!("containerd.io/gc.ref.snapshot.{snapshotter}");
+    containerd.label_blob(&image.config, HashMap::from([(key, parent)])).await?;
+    Ok(())
+}
+
+/// Receives the verified stream: writes blobs containerd lacks, keeps manifests and configs.
+struct Sink {
+    handle: Handle,
+    containerd: Containerd,
+    arch: String,
+    dry_run: bool,
+    /// Manifests and configs (small), kept for unpacking.
+    small: BTreeMap<Digest, Vec<u8>>,
+    /// GC labels per blob that references others (manifests, index wrappers).
+    wanted: HashMap<Digest, HashMap<String, String>>,
+    /// The bundle's `configs/` files.
+    configs: BTreeMap<String, String>,
+    written: u64,
+}
+
+/// Largest manifest or config kept in memory.
+const MAX_SMALL: u64 = 4 << 20;
+
+impl EntrySink for Sink {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        if manifest.arch != self.arch {
+            return Err(io::Error::other(format!("the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway", manifest.arch, self.arch, self.arch, manifest.arch)));
+        }
+        for image in &manifest.images {
+            let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_owned(), image.config.to_string())]);
+            for (i, layer) in image.layers.iter().enumerate() {
+                labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), layer.to_string());
+            }
+            self.wanted.insert(image.digest, labels);
+            self.small.insert(image.config, Vec::new());
+            if let Some(index) = image.oci_index {
+                self.wanted.insert(index, HashMap::from([("containerd.io/gc.ref.content.m.0".to_owned(), image.digest.to_string())]));
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        if entry.path.as_str().starts_with("configs/") && entry.size <= MAX_SMALL {
+            let mut text = Vec::new();
+            data.read_to_end(&mut text)?;
+            self.configs.insert(entry.path.to_string(), String::from_utf8_lossy(&text).into_owned());
+            return Ok(());
+        }
+        if !entry.path.as_str().starts_with(oci_layout::BLOBS_DIR) {
+            return Ok(());
+        }
+        let digest = entry.sha256;
+        let labels = self.wanted.get(&digest).cloned();
+        let keep = (labels.is_some() || self.small.contains_key(&digest)) && entry.size <= MAX_SMALL;
+        let mut kept = Vec::new();
+        let present = self.dry_run || self.handle.block_on(self.containerd.has_blob(&digest)).map_err(io::Error::other)?;
+        if present {
+            if keep {
+                data.read_to_end(&mut kept)?;
+                self.small.insert(digest, kept);
+            }
+            return Ok(());
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let containerd = self.containerd.clone();
+        let size = entry.size;
+        let task = self.handle.spawn(async move { containerd.write_blob(&digest, size, labels.unwrap_or_default(), rx).await });
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = data.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            if keep {
+                kept.extend_from_slice(&buffer[..n]);
+            }
+            if tx.blocking_send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        self.handle.block_on(task).map_err(io::Error::other)?.map_err(io::Error::other)?;
+        self.written += entry.size;
+        if keep {
+            self.small.insert(digest, kept);
+        }
+        Ok(())
+    }
+}
+

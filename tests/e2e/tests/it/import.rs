@@ -1,0 +1,118 @@
+//! `airadm images import` into a real containerd (Debian's, started by the test).
+
+use std::path::Path;
+use std::process::Command;
+
+use testkit::{Containerd, run_fails, run_ok};
+
+use crate::{World, airadm, bundle_file};
+
+fn import(bundle: &Path, key: &Path, ctd: &Containerd, extra: &[&str]) -> Command {
+    let mut cmd = airadm();
+    cmd.args(["images", "import", "--bundle"]).arg(bundle).arg("--trusted-key").arg(key).arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())).args(extra);
+    cmd
+}
+
+fn manifest(bundle: &Path) -> bundle::Manifest {
+    bundle::reader::read_manifest_unverified(fs_err::File::open(bundle).unwrap()).unwrap()
+}
+
+fn image_names(ctd: &Containerd) -> Vec<String> {
+    ctd.ctr_ok(&["images", "ls", "-q"]).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn imports_every_image_complete_unpacked_and_pinned_and_reimport_changes_nothing() {
+    let w = World::new(20_000);
+    let (key, public) = w.keygen("release");
+    let out = w.path("out");
+    run_ok(w.build(&key, "amd64", &out, &[]));
+    let bundle = bundle_file(&out, "amd64");
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    let report = run_ok(import(&bundle, &public, &ctd, &[]));
+    let m = manifest(&bundle);
+    let names = image_names(&ctd);
+    for image in &m.images {
+        assert!(report.contains(&image.name) && report.contains("imported"), "{report}");
+        let repo = image.name.rsplit_once(':').unwrap().0;
+        let target = image.oci_index.unwrap_or(image.digest);
+        assert!(names.contains(&image.name), "{} missing from {names:?}", image.name);
+        assert!(names.contains(&format!("{repo}@{target}")), "{repo}@{target} missing");
+    }
+    assert_eq!(names.len(), 14);
+    let listing = ctd.ctr_ok(&["images", "ls"]);
+    for image in &m.images {
+        let line = listing.lines().find(|l| l.starts_with(&format!("{} ", image.name))).unwrap();
+        assert!(line.contains(&image.oci_index.unwrap_or(image.digest).to_string()), "{line}");
+        assert!(line.contains("io.cri-containerd.pinned=pinned") && line.contains("io.cri-containerd.image=managed"), "{line}");
+    }
+    let check = ctd.ctr_ok(&["images", "check"]);
+    assert_eq!(check.lines().skip(1).filter(|l| l.contains("complete") && l.trim_end().ends_with("true")).count(), 14, "{check}");
+    // The CRI view, as the kubelet has it.
+    let cri = run_ok(airadm().args(["images", "check", "--bundle"]).arg(&bundle).arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())));
+    assert_eq!(cri.lines().filter(|l| l.ends_with("present")).count(), 7, "{cri}");
+    assert!(ctd.ctr_ok(&["leases", "ls", "-q"]).trim().is_empty(), "lease left behind");
+
+    let content_before = ctd.ctr_ok(&["content", "ls", "-q"]);
+    let again = run_ok(import(&bundle, &public, &ctd, &[]));
+    assert_eq!(again.lines().filter(|l| l.ends_with("present")).count(), 7, "{again}");
+    assert_eq!(ctd.ctr_ok(&["content", "ls", "-q"]), content_before);
+    assert_eq!(image_names(&ctd).len(), 14);
+}
+
+#[test]
+fn refused_bundles_leave_containerd_as_it_was() {
+    let w = World::new(20_000);
+    let (key, public) = w.keygen("release");
+    let (_, other) = w.keygen("other");
+    run_ok(w.build(&key, "amd64", &w.path("amd"), &[]));
+    run_ok(w.build(&key, "arm64", &w.path("arm"), &[]));
+    let good = fs_err::read(bundle_file(&w.path("amd"), "amd64")).unwrap();
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+
+    // Wrong architecture, wrong key: refused before anything is written.
+    let err = run_fails(import(&bundle_file(&w.path("arm"), "arm64"), &public, &ctd, &[]));
+    assert!(err.contains("linux/arm64") && err.contains("--arch"), "{err}");
+    let err = run_fails(import(&bundle_file(&w.path("amd"), "amd64"), &other, &ctd, &[]));
+    assert!(err.contains("not a trusted key"), "{err}");
+
+    // A byte flipped late in the file: blobs were streamed in, then refused.
+    let bad = w.path("bad");
+    fs_err::create_dir_all(&bad).unwrap();
+    let mut bytes = good.clone();
+    let at = bytes.len() * 3 / 4;
+    bytes[at] ^= 0x40;
+    fs_err::write(bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &bytes).unwrap();
+    let err = run_fails(import(&bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &public, &ctd, &[]));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Truncated.
+    fs_err::write(bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &good[..good.len() / 2]).unwrap();
+    run_fails(import(&bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &public, &ctd, &[]));
+
+    assert!(image_names(&ctd).is_empty(), "an image record was created");
+    assert!(ctd.ctr_ok(&["leases", "ls", "-q"]).trim().is_empty(), "lease left behind");
+    // Content streamed in before the failure is unreferenced: containerd's GC removes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ctd.ctr_ok(&["content", "ls", "-q"]).trim().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "content left behind: {}", ctd.ctr_ok(&["content", "ls", "-q"]));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // The good bundle then imports, and --dry-run changes nothing.
+    let dir = w.path("dry");
+    fs_err::create_dir_all(&dir).unwrap();
+    let dry = run_ok(import(&bundle_file(&w.path("amd"), "amd64"), &public, &ctd, &["--dry-run"]));
+    assert_eq!(dry.lines().filter(|l| l.ends_with("would import")).count(), 7, "{dry}");
+    assert!(image_names(&ctd).is_empty());
+    run_ok(import(&bundle_file(&w.path("amd"), "amd64"), &public, &ctd, &[]));
+    assert_eq!(image_names(&ctd).len(), 14);
+}
+
+#[test]
+fn a_socket_that_does_not_answer_is_a_clear_error() {
+    let w = World::new(1_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
+    let err = run_fails(airadm().args(["images", "import", "--bundle"]).arg(bundle_file(&w.path("out"), "amd64")).arg("--trusted-key").arg(&public).args(["--cri-socket", "unix:///nonexistent/containerd.sock"]));
+    assert!(err.contains("/nonexistent/containerd.sock") && err.contains("does not answer") && err.lines().count() == 1, "{err}");
+}
