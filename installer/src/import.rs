@@ -147,7 +147,10 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
 }
 
 async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &mut Cri) -> Result<ImportReport, ImportError> {
-    let file = fs_err::File::open(&options.bundle)?;
+    let file: Box<dyn Read + Send> = match options.bundle.to_str() {
+        Some("-") => Box::new(io::stdin()),
+        _ => Box::new(fs_err::File::open(&options.bundle)?),
+    };
     let mut sink = Sink { handle: Handle::current(), containerd: containerd.clone(), arch: options.arch.clone(), dry_run: options.dry_run, small: BTreeMap::new(), wanted: HashMap::new(), configs: BTreeMap::new(), written: 0 };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
     let (verified, sink) = tokio::task::spawn_blocking(move || {

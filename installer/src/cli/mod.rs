@@ -43,7 +43,7 @@ pub enum ImagesCommand {
 /// `airadm images import`.
 #[derive(Debug, Args)]
 pub struct ImagesImportArgs {
-    /// The bundle (.tar.zst).
+    /// The bundle (.tar.zst); `-` reads standard input.
     #[arg(long)]
     pub bundle: PathBuf,
     /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).

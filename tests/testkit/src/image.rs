@@ -106,7 +106,7 @@ impl TestImage {
             }
             let config = serde_json::to_vec(&json!({
                 "architecture": arch, "os": "linux",
-                "config": {"Cmd": ["/bin/sh", "-c", "cat /hello.txt"]},
+                "config": {"Cmd": ["/bin/busybox", "cat", "/hello.txt"]},
                 "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
             }))
             .unwrap();

@@ -116,3 +116,51 @@ fn a_socket_that_does_not_answer_is_a_clear_error() {
     let err = run_fails(airadm().args(["images", "import", "--bundle"]).arg(bundle_file(&w.path("out"), "amd64")).arg("--trusted-key").arg(&public).args(["--cri-socket", "unix:///nonexistent/containerd.sock"]));
     assert!(err.contains("/nonexistent/containerd.sock") && err.contains("does not answer") && err.lines().count() == 1, "{err}");
 }
+
+#[test]
+fn an_imported_image_runs_with_no_registry() {
+    let w = World::new(1_000);
+    let busybox = fs_err::read("/bin/busybox").expect("/bin/busybox: apt-get install busybox-static");
+    let layer = testkit::Layer::from_files(&[("bin/busybox", busybox, 0o755), ("hello.txt", b"hello from an air-gapped bundle\n".to_vec(), 0o644)]);
+    testkit::TestImage { repository: "airadm/hello".into(), tag: "v1".into(), platforms: vec![("amd64".into(), vec![layer])], docker_format: false }.push(w.registry.addr());
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &["--extra-image", "registry.example/airadm/hello:v1"]));
+    let bundle = bundle_file(&w.path("out"), "amd64");
+    let World { registry, dir: _dir, .. } = w;
+    drop(registry); // offline from here on
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    run_ok(import(&bundle, &public, &ctd, &[]));
+    let dir = ctd.dir().display().to_string();
+    let out = ctd.ctr_ok(&["run", "--rm", "--fifo-dir", &format!("{dir}/fifo"), "--runc-root", &format!("{dir}/runc"), "registry.example/airadm/hello:v1", &format!("airadm-hello-{}", std::process::id())]);
+    assert_eq!(out.trim(), "hello from an air-gapped bundle");
+}
+
+#[test]
+fn an_import_killed_halfway_is_completed_by_running_it_again() {
+    let w = World::new(3_000_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
+    let bundle = bundle_file(&w.path("out"), "amd64");
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    // Throttle the read side with a pipe so the import is caught mid-stream.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "for f in $(seq 1 400); do dd if='{}' bs=64k skip=$((f-1)) count=1 status=none; sleep 0.01; done | '{}' images import --bundle - --trusted-key '{}' --cri-socket 'unix://{}'",
+            bundle.display(), crate::testkit_bin("airadm"), public.display(), ctd.socket().display()
+        ))
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ctd.ctr_ok(&["content", "ls", "-q"]).lines().count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the import wrote no content");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = Command::new("pkill").args(["-KILL", "-f", "airadm images import --bundle -"]).status();
+    let _ = child.wait();
+    assert!(image_names(&ctd).is_empty(), "a killed import named images");
+    run_ok(import(&bundle, &public, &ctd, &[]));
+    assert_eq!(image_names(&ctd).len(), 14);
+    let check = ctd.ctr_ok(&["images", "check"]);
+    assert_eq!(check.lines().skip(1).filter(|l| l.contains("complete") && l.trim_end().ends_with("true")).count(), 14, "{check}");
+}
