@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bundle::oci_layout::{self, OCI_INDEX_MEDIA_TYPE};
 use bundle::{Digest, Entry, EntrySink, Image, Manifest, PublicKey, VerifyError};
 use containerd_client::types::Descriptor;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio::runtime::Handle;
 
 use crate::runtime::containerd::{Containerd, ContainerdError};
@@ -161,19 +162,21 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
     .map_err(|e| ImportError::Join(e.to_string()))?;
     let verified = verified.map_err(|source| ImportError::Verify { bundle: bundle_path, source })?;
     let manifest = verified.manifest;
-    let mut report = Vec::new();
-    for image in &manifest.images {
-        let status = if options.dry_run {
-            "would import"
-        } else {
-            unpack(containerd, &options.snapshotter, image, &sink.small).await?;
+    if !options.dry_run {
+        unpack_all(containerd, &options.snapshotter, &manifest.images, &sink.small).await?;
+        // Image records last: an interrupted import never names missing content.
+        for image in &manifest.images {
             for name in names(image) {
                 containerd.put_image(&name, target(&manifest, image)).await?;
             }
-            if sink.written == 0 { "present" } else { "imported" }
-        };
-        report.push(ImportedImage { name: image.name.clone(), digest: image.digest, size: image.size, status: status.into() });
+        }
     }
+    let status = match (options.dry_run, sink.written) {
+        (true, _) => "would import",
+        (false, 0) => "present",
+        (false, _) => "imported",
+    };
+    let report: Vec<ImportedImage> = manifest.images.iter().map(|i| ImportedImage { name: i.name.clone(), digest: i.digest, size: i.size, status: status.into() }).collect();
     if !options.dry_run {
         let mut missing = Vec::new();
         for image in &manifest.images {
@@ -237,9 +240,16 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
-/// Unpacks `image`'s layers (chain ids as containerd computes them), then labels its config
-/// with the top snapshot so neither is garbage-collected.
-async fn unpack(containerd: &Containerd, snapshotter: &str, image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<(), ImportError> {
+/// One layer to unpack: snapshot `chain` = `parent` + `layer`.
+struct LayerJob {
+    parent: String,
+    chain: String,
+    diff_id: String,
+    layer: Descriptor,
+}
+
+/// The layer chain of `image`, as containerd computes chain ids.
+fn layer_jobs(image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<Vec<LayerJob>, ImportError> {
     let bad = |reason: String| ImportError::Image { image: image.name.clone(), reason };
     let manifest: ManifestJson = serde_json::from_slice(small.get(&image.digest).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("manifest: {e}")))?;
     let config: ConfigJson = serde_json::from_slice(small.get(&image.config).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("config: {e}")))?;
@@ -247,16 +257,41 @@ async fn unpack(containerd: &Containerd, snapshotter: &str, image: &Image, small
         return Err(bad("manifest and config disagree on the number of layers".into()));
     }
     let mut parent = String::new();
+    let mut jobs = Vec::new();
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
         let chain = if parent.is_empty() { diff_id.clone() } else { Digest::of(format!("{parent} {diff_id}").as_bytes()).to_string() };
         let descriptor = Descriptor { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, annotations: HashMap::new() };
-        containerd.unpack_layer(snapshotter, &parent, &chain, &descriptor).await?;
-        let layer_digest: Digest = layer.digest.parse().map_err(|e| bad(format!("{e}")))?;
-        containerd.label_blob(&layer_digest, HashMap::from([("containerd.io/uncompressed".to_owned(), diff_id.clone())])).await?;
-        parent = chain;
+        jobs.push(LayerJob { parent: std::mem::replace(&mut parent, chain.clone()), chain, diff_id: diff_id.clone(), layer: descriptor });
+    }
+    Ok(jobs)
+}
+
+/// Unpacks every image's layers into `snapshotter`. Layers at the same depth are independent
+/// (their parents exist), so they are applied concurrently: containerd decompresses and writes
+/// each on its own, and that is where an import spends its time.
+async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image], small: &BTreeMap<Digest, Vec<u8>>) -> Result<(), ImportError> {
+    let chains = images.iter().map(|i| layer_jobs(i, small)).collect::<Result<Vec<_>, _>>()?;
+    let depth = chains.iter().map(Vec::len).max().unwrap_or(0);
+    let parallel = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+    for level in 0..depth {
+        let mut seen = std::collections::BTreeSet::new();
+        let jobs: Vec<&LayerJob> = chains.iter().filter_map(|c| c.get(level)).filter(|j| seen.insert(j.chain.clone())).collect();
+        futures_util::stream::iter(jobs)
+            .map(|job| async move {
+                containerd.unpack_layer(snapshotter, &job.parent, &job.chain, &job.layer).await?;
+                let digest: Digest = job.layer.digest.parse().map_err(|e| ImportError::Image { image: job.layer.digest.clone(), reason: format!("{e}") })?;
+                containerd.label_blob(&digest, HashMap::from([("containerd.io/uncompressed".to_owned(), job.diff_id.clone())])).await?;
+                Ok::<_, ImportError>(())
+            })
+            .buffer_unordered(parallel)
+            .try_collect::<()>()
+            .await?;
     }
     let key = format!("containerd.io/gc.ref.snapshot.{snapshotter}");
-    containerd.label_blob(&image.config, HashMap::from([(key, parent)])).await?;
+    for (image, chain) in images.iter().zip(&chains) {
+        let top = chain.last().map(|j| j.chain.clone()).unwrap_or_default();
+        containerd.label_blob(&image.config, HashMap::from([(key.clone(), top)])).await?;
+    }
     Ok(())
 }
 
