@@ -33,6 +33,10 @@ pub struct ImportOptions {
     pub arch: String,
     /// Verify and report only.
     pub dry_run: bool,
+    /// The runtime, when forced (`--runtime`); else asked over CRI.
+    pub runtime: Option<String>,
+    /// Where CRI-O imports stage the layout (a temp dir inside it, removed afterwards).
+    pub staging_dir: PathBuf,
 }
 
 /// One line of the report.
@@ -83,6 +87,9 @@ pub enum ImportError {
     /// A CRI call failed.
     #[error(transparent)]
     Cri(#[from] CriError),
+    /// The CRI-O path failed.
+    #[error(transparent)]
+    Crio(#[from] crate::runtime::crio::CrioError),
     /// An image manifest or config in the bundle could not be read.
     #[error("image `{image}`: {reason}")]
     Image {
@@ -126,9 +133,15 @@ pub struct ImportReport {
 
 /// Runs the import.
 pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError> {
+    if options.runtime.as_deref() == Some("cri-o") {
+        return import_crio(options).await;
+    }
     let channel = containerd_client::connect(&options.socket).await.map_err(|source| ImportError::Connect { socket: options.socket.clone(), source })?;
     let mut cri = Cri::new(channel.clone());
     let (runtime, _) = cri.version().await?;
+    if runtime == "cri-o" {
+        return import_crio(options).await;
+    }
     if runtime != "containerd" {
         return Err(ImportError::Unsupported { socket: options.socket.clone(), runtime });
     }
@@ -240,6 +253,83 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
+/// CRI-O: verify while staging the OCI layout, then copy each image into containers-storage.
+/// The staging directory is removed whatever happens; nothing is copied before the whole bundle
+/// checked out.
+async fn import_crio(options: ImportOptions) -> Result<ImportReport, ImportError> {
+    crate::runtime::crio::preflight()?;
+    fs_err::create_dir_all(&options.staging_dir)?;
+    let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
+    let file: Box<dyn Read + Send> = match options.bundle.to_str() {
+        Some("-") => Box::new(io::stdin()),
+        _ => Box::new(fs_err::File::open(&options.bundle)?),
+    };
+    let mut sink = StagingSink { dir: staging.path().to_owned(), arch: options.arch.clone() };
+    let (keys, signature, bundle_path, dry_run) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
+    let manifest = tokio::task::spawn_blocking(move || {
+        let mut discard = ArchOnly(sink.arch.clone());
+        let target: &mut dyn EntrySink = if dry_run { &mut discard } else { &mut sink };
+        bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), target)
+    })
+    .await
+    .map_err(|e| ImportError::Join(e.to_string()))?
+    .map_err(|source| ImportError::Verify { bundle: bundle_path, source })?
+    .manifest;
+    let mut images = Vec::new();
+    for image in &manifest.images {
+        if !dry_run {
+            let (layout, name, arch) = (staging.path().join("oci"), image.name.clone(), manifest.arch.clone());
+            tokio::task::spawn_blocking(move || crate::runtime::crio::copy_image(&layout, &name, &arch)).await.map_err(|e| ImportError::Join(e.to_string()))??;
+        }
+        let status = if dry_run { "would import" } else { "imported" };
+        images.push(ImportedImage { name: image.name.clone(), digest: image.digest, size: image.size, status: status.into() });
+    }
+    let pause_image = manifest.images.iter().find(|i| i.component == "pause").map(|i| i.name.clone());
+    Ok(ImportReport { images, sandbox_image: None, pause_image, configs: BTreeMap::new() })
+}
+
+/// Writes the layout entries (`oci/…`) into a staging directory as they stream. Entry paths are
+/// already proven relative and `..`-free by the reader.
+struct StagingSink {
+    dir: PathBuf,
+    arch: String,
+}
+
+impl EntrySink for StagingSink {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        ArchOnly(self.arch.clone()).begin(manifest)
+    }
+
+    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        if !entry.path.as_str().starts_with(oci_layout::LAYOUT_DIR) {
+            return Ok(());
+        }
+        let path = self.dir.join(entry.path.as_str());
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        let mut file = io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&path)?);
+        io::copy(data, &mut file)?;
+        io::Write::flush(&mut file)
+    }
+}
+
+/// Refuses a bundle for another architecture, and nothing else.
+struct ArchOnly(String);
+
+impl EntrySink for ArchOnly {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        if manifest.arch != self.0 {
+            return Err(io::Error::other(format!("the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway", manifest.arch, self.0, self.0, manifest.arch)));
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, _entry: &Entry, _data: &mut dyn Read) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One layer to unpack: snapshot `chain` = `parent` + `layer`.
 struct LayerJob {
     parent: String,
@@ -315,9 +405,7 @@ const MAX_SMALL: u64 = 4 << 20;
 
 impl EntrySink for Sink {
     fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
-        if manifest.arch != self.arch {
-            return Err(io::Error::other(format!("the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway", manifest.arch, self.arch, self.arch, manifest.arch)));
-        }
+        ArchOnly(self.arch.clone()).begin(manifest)?;
         for image in &manifest.images {
             let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_owned(), image.config.to_string())]);
             for (i, layer) in image.layers.iter().enumerate() {

@@ -58,6 +58,13 @@ pub struct ImagesImportArgs {
     /// containerd snapshotter the CRI plugin uses.
     #[arg(long, default_value = "overlayfs")]
     pub snapshotter: String,
+    /// The runtime, instead of asking the CRI socket (`containerd` or `cri-o`; cri-o imports
+    /// into the containers-storage of storage.conf / CONTAINERS_STORAGE_CONF with skopeo).
+    #[arg(long, value_parser = ["containerd", "cri-o"])]
+    pub runtime: Option<String>,
+    /// Where CRI-O imports stage the verified OCI layout (removed afterwards).
+    #[arg(long, default_value = "/var/tmp")]
+    pub staging_dir: PathBuf,
     /// Verify and report what would be imported, change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -3,6 +3,7 @@
 
 pub mod containerd;
 pub mod cri;
+pub mod crio;
 
 use std::path::{Path, PathBuf};
 

@@ -164,3 +164,49 @@ fn an_import_killed_halfway_is_completed_by_running_it_again() {
     let check = ctd.ctr_ok(&["images", "check"]);
     assert_eq!(check.lines().skip(1).filter(|l| l.contains("complete") && l.trim_end().ends_with("true")).count(), 14, "{check}");
 }
+
+/// containers-storage (what CRI-O reads) in a temp dir, for skopeo and airadm.
+fn storage_conf(dir: &Path) -> std::path::PathBuf {
+    let conf = dir.join("storage.conf");
+    fs_err::write(&conf, format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n", dir.display())).unwrap();
+    conf
+}
+
+#[test]
+fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
+    let w = World::new(20_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
+    let bundle = bundle_file(&w.path("out"), "amd64");
+    let storage = w.path("storage");
+    fs_err::create_dir_all(&storage).unwrap();
+    let conf = storage_conf(&storage);
+    let staging = w.path("staging");
+    let crio = |bundle: &Path| {
+        let mut cmd = airadm();
+        cmd.args(["images", "import", "--runtime", "cri-o", "--bundle"]).arg(bundle).arg("--trusted-key").arg(&public).arg("--staging-dir").arg(&staging).env("CONTAINERS_STORAGE_CONF", &conf);
+        cmd
+    };
+    let inspect = |name: &str| testkit::run(Command::new("skopeo").args(["inspect"]).arg(format!("containers-storage:{name}")).env("CONTAINERS_STORAGE_CONF", &conf));
+
+    // A tampered bundle: refused, nothing in storage, nothing left in the staging dir.
+    let mut bytes = fs_err::read(&bundle).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    let bad = w.path("bad.tar.zst");
+    fs_err::write(&bad, &bytes).unwrap();
+    run_fails(crio(&bad));
+    assert!(!inspect("registry.k8s.io/etcd:3.5.15-0").status.success(), "a refused bundle reached containers-storage");
+    assert_eq!(fs_err::read_dir(&staging).unwrap().count(), 0, "staging dir left behind");
+
+    let report = run_ok(crio(&bundle));
+    assert_eq!(report.lines().filter(|l| l.ends_with("imported")).count(), 7, "{report}");
+    for image in &manifest(&bundle).images {
+        let out = inspect(&image.name);
+        assert!(out.status.success(), "{}: {}", image.name, String::from_utf8_lossy(&out.stderr));
+        let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(inspected["Architecture"], "amd64", "{}", image.name);
+        assert_eq!(inspected["Digest"], image.digest.to_string(), "{}", image.name);
+    }
+    assert_eq!(fs_err::read_dir(&staging).unwrap().count(), 0, "staging dir left behind");
+}
