@@ -14,6 +14,7 @@ use containerd_client::types::Descriptor;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio::runtime::Handle;
 
+use crate::progress::Step;
 use crate::runtime::containerd::{Containerd, ContainerdError};
 use crate::runtime::cri::{Cri, CriError};
 
@@ -37,6 +38,22 @@ pub struct ImportOptions {
     pub runtime: Option<String>,
     /// Where CRI-O imports stage the layout (a temp dir inside it, removed afterwards).
     pub staging_dir: PathBuf,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// Opens the bundle (or stdin for `-`), counting what is read on a progress step.
+fn open_bundle(options: &ImportOptions) -> Result<(Box<dyn Read + Send>, Step), ImportError> {
+    let (file, size): (Box<dyn Read + Send>, u64) = match options.bundle.to_str() {
+        Some("-") => (Box::new(io::stdin()), 0),
+        _ => {
+            let file = fs_err::File::open(&options.bundle)?;
+            let size = file.metadata()?.len();
+            (Box::new(file), size)
+        }
+    };
+    let step = Step::start("verifying", size, true, options.quiet);
+    Ok((Box::new(step.reader(file)), step))
 }
 
 /// One line of the report.
@@ -161,10 +178,7 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
 }
 
 async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &mut Cri) -> Result<ImportReport, ImportError> {
-    let file: Box<dyn Read + Send> = match options.bundle.to_str() {
-        Some("-") => Box::new(io::stdin()),
-        _ => Box::new(fs_err::File::open(&options.bundle)?),
-    };
+    let (file, reading) = open_bundle(options)?;
     let mut sink = Sink { handle: Handle::current(), containerd: containerd.clone(), arch: options.arch.clone(), dry_run: options.dry_run, small: BTreeMap::new(), wanted: HashMap::new(), configs: BTreeMap::new(), written: 0 };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
     let (verified, sink) = tokio::task::spawn_blocking(move || {
@@ -173,10 +187,14 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
-    let verified = verified.map_err(|source| ImportError::Verify { bundle: bundle_path, source })?;
+    let verified = verified.map_err(|source| {
+        reading.abandon();
+        ImportError::Verify { bundle: bundle_path, source }
+    })?;
+    reading.finish("bytes");
     let manifest = verified.manifest;
     if !options.dry_run {
-        unpack_all(containerd, &options.snapshotter, &manifest.images, &sink.small).await?;
+        unpack_all(containerd, &options.snapshotter, &manifest.images, &sink.small, options.quiet).await?;
         // Image records last: an interrupted import never names missing content.
         for image in &manifest.images {
             for name in names(image) {
@@ -260,10 +278,7 @@ async fn import_crio(options: ImportOptions) -> Result<ImportReport, ImportError
     crate::runtime::crio::preflight()?;
     fs_err::create_dir_all(&options.staging_dir)?;
     let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
-    let file: Box<dyn Read + Send> = match options.bundle.to_str() {
-        Some("-") => Box::new(io::stdin()),
-        _ => Box::new(fs_err::File::open(&options.bundle)?),
-    };
+    let (file, reading) = open_bundle(&options)?;
     let mut sink = StagingSink { dir: staging.path().to_owned(), arch: options.arch.clone() };
     let (keys, signature, bundle_path, dry_run) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
     let manifest = tokio::task::spawn_blocking(move || {
@@ -272,9 +287,13 @@ async fn import_crio(options: ImportOptions) -> Result<ImportReport, ImportError
         bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), target)
     })
     .await
-    .map_err(|e| ImportError::Join(e.to_string()))?
-    .map_err(|source| ImportError::Verify { bundle: bundle_path, source })?
-    .manifest;
+    .map_err(|e| ImportError::Join(e.to_string()))?;
+    let manifest = manifest.map_err(|source| {
+        reading.abandon();
+        ImportError::Verify { bundle: bundle_path, source }
+    })?;
+    reading.finish("bytes");
+    let manifest = manifest.manifest;
     let mut images = Vec::new();
     for image in &manifest.images {
         if !dry_run {
@@ -359,9 +378,12 @@ fn layer_jobs(image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<Vec<La
 /// Unpacks every image's layers into `snapshotter`. Layers at the same depth are independent
 /// (their parents exist), so they are applied concurrently: containerd decompresses and writes
 /// each on its own, and that is where an import spends its time.
-async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image], small: &BTreeMap<Digest, Vec<u8>>) -> Result<(), ImportError> {
+async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image], small: &BTreeMap<Digest, Vec<u8>>, quiet: bool) -> Result<(), ImportError> {
     let chains = images.iter().map(|i| layer_jobs(i, small)).collect::<Result<Vec<_>, _>>()?;
     let depth = chains.iter().map(Vec::len).max().unwrap_or(0);
+    let distinct: std::collections::BTreeSet<&str> = chains.iter().flatten().map(|j| j.chain.as_str()).collect();
+    let step = Step::start("unpacking", distinct.len() as u64, false, quiet);
+    let step = &step;
     let parallel = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
     for level in 0..depth {
         let mut seen = std::collections::BTreeSet::new();
@@ -371,12 +393,14 @@ async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image]
                 containerd.unpack_layer(snapshotter, &job.parent, &job.chain, &job.layer).await?;
                 let digest: Digest = job.layer.digest.parse().map_err(|e| ImportError::Image { image: job.layer.digest.clone(), reason: format!("{e}") })?;
                 containerd.label_blob(&digest, HashMap::from([("containerd.io/uncompressed".to_owned(), job.diff_id.clone())])).await?;
+                step.inc(1);
                 Ok::<_, ImportError>(())
             })
             .buffer_unordered(parallel)
             .try_collect::<()>()
             .await?;
     }
+    step.finish("layers");
     let key = format!("containerd.io/gc.ref.snapshot.{snapshotter}");
     for (image, chain) in images.iter().zip(&chains) {
         let top = chain.last().map(|j| j.chain.clone()).unwrap_or_default();
@@ -460,7 +484,12 @@ impl EntrySink for Sink {
             }
         }
         drop(tx);
-        self.handle.block_on(task).map_err(io::Error::other)?.map_err(io::Error::other)?;
+        match self.handle.block_on(task).map_err(io::Error::other)? {
+            // containerd refused bytes that do not match the digest: the verifier, which hashed
+            // the same bytes, reports the entry in its own words when this returns.
+            Err(e) if e.source.code() == tonic::Code::FailedPrecondition => return Ok(()),
+            result => result.map_err(io::Error::other)?,
+        }
         self.written += entry.size;
         if keep {
             self.small.insert(digest, kept);

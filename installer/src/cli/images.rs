@@ -20,7 +20,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
     };
     let file_signature = super::verify::detached_signature(&args.bundle, None)?;
     let arch = args.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
-    let options = ImportOptions { bundle: args.bundle, file_signature, keys, socket, snapshotter: args.snapshotter, arch, dry_run: args.dry_run, runtime: args.runtime, staging_dir: args.staging_dir };
+    let options = ImportOptions { bundle: args.bundle, file_signature, keys, socket, snapshotter: args.snapshotter, arch, dry_run: args.dry_run, runtime: args.runtime, staging_dir: args.staging_dir, quiet: args.quiet };
     let report = import::import(options).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<56} {:<71} {:>10}  STATUS", "IMAGE", "DIGEST", "SIZE")?;

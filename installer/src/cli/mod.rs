@@ -65,6 +65,9 @@ pub struct ImagesImportArgs {
     /// Where CRI-O imports stage the verified OCI layout (removed afterwards).
     #[arg(long, default_value = "/var/tmp")]
     pub staging_dir: PathBuf,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Verify and report what would be imported, change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -29,7 +29,11 @@ fn imports_every_image_complete_unpacked_and_pinned_and_reimport_changes_nothing
     run_ok(w.build(&key, "amd64", &out, &[]));
     let bundle = bundle_file(&out, "amd64");
     let ctd = Containerd::start("registry.k8s.io/pause:3.10");
-    let report = run_ok(import(&bundle, &public, &ctd, &[]));
+    let output = testkit::run(import(&bundle, &public, &ctd, &[]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(progress.contains("verifying: ") && progress.contains("unpacking: 8 layers in"), "{progress}");
     let m = manifest(&bundle);
     let names = image_names(&ctd);
     for image in &m.images {
@@ -142,22 +146,35 @@ fn an_import_killed_halfway_is_completed_by_running_it_again() {
     run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
     let bundle = bundle_file(&w.path("out"), "amd64");
     let ctd = Containerd::start("registry.k8s.io/pause:3.10");
-    // Throttle the read side with a pipe so the import is caught mid-stream.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "for f in $(seq 1 400); do dd if='{}' bs=64k skip=$((f-1)) count=1 status=none; sleep 0.01; done | '{}' images import --bundle - --trusted-key '{}' --cri-socket 'unix://{}'",
-            bundle.display(), crate::testkit_bin("airadm"), public.display(), ctd.socket().display()
-        ))
+    // Feed the bundle slowly through stdin so the import is caught mid-stream, then SIGKILL it.
+    let mut child = airadm()
+        .args(["images", "import", "--quiet", "--bundle", "-", "--trusted-key"])
+        .arg(&public)
+        .arg("--cri-socket")
+        .arg(format!("unix://{}", ctd.socket().display()))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let bytes = fs_err::read(&bundle).unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write as _;
+        for chunk in bytes.chunks(64 * 1024) {
+            if stdin.write_all(chunk).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while ctd.ctr_ok(&["content", "ls", "-q"]).lines().count() < 3 {
         assert!(std::time::Instant::now() < deadline, "the import wrote no content");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let _ = Command::new("pkill").args(["-KILL", "-f", "airadm images import --bundle -"]).status();
-    let _ = child.wait();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    feeder.join().unwrap();
     assert!(image_names(&ctd).is_empty(), "a killed import named images");
     run_ok(import(&bundle, &public, &ctd, &[]));
     assert_eq!(image_names(&ctd).len(), 14);
