@@ -179,14 +179,25 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
 
 async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &mut Cri) -> Result<ImportReport, ImportError> {
     let (file, reading) = open_bundle(options)?;
-    let mut sink = Sink { handle: Handle::current(), containerd: containerd.clone(), arch: options.arch.clone(), dry_run: options.dry_run, small: BTreeMap::new(), wanted: HashMap::new(), configs: BTreeMap::new(), written: 0 };
+    let (events, arrived) = tokio::sync::mpsc::unbounded_channel();
+    let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), options.snapshotter.clone(), arrived)));
+    let mut sink = Sink { handle: Handle::current(), containerd: containerd.clone(), arch: options.arch.clone(), dry_run: options.dry_run, small: BTreeMap::new(), wanted: HashMap::new(), configs: BTreeMap::new(), written: 0, events };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
-    let (verified, sink) = tokio::task::spawn_blocking(move || {
+    let (verified, mut sink) = tokio::task::spawn_blocking(move || {
         let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut sink);
         (verified, sink)
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
+    // Close the event channel and let eager unpacking finish (or stop it, on failure) before
+    // anything else touches the snapshots.
+    sink.events = tokio::sync::mpsc::unbounded_channel().0;
+    if let Some(eager) = eager {
+        if verified.is_err() {
+            eager.abort();
+        }
+        let _ = eager.await;
+    }
     let verified = verified.map_err(|source| {
         reading.abandon();
         ImportError::Verify { bundle: bundle_path, source }
@@ -409,6 +420,72 @@ async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image]
     Ok(())
 }
 
+/// Applies layers while the bundle still streams: a layer starts as soon as its blob, its
+/// image's manifest and config, and its parent snapshot are in. Everything here is under the
+/// import's lease and inert (no image names it); the final pass in [`unpack_all`] skips what is
+/// done and redoes anything that failed, so errors are ignored here.
+async fn eager_unpack(containerd: Containerd, snapshotter: String, mut arrived: tokio::sync::mpsc::UnboundedReceiver<(Digest, Vec<u8>)>) {
+    let limit = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut blobs: BTreeMap<Digest, Vec<u8>> = BTreeMap::new();
+    let mut done: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut started: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut running = tokio::task::JoinSet::new();
+    let mut open = true;
+    while open || !running.is_empty() {
+        tokio::select! {
+            event = arrived.recv(), if open => match event {
+                Some((digest, bytes)) => { blobs.insert(digest, bytes); }
+                None => open = false,
+            },
+            Some(finished) = running.join_next(), if !running.is_empty() => {
+                if let Ok(Some(chain)) = finished {
+                    done.insert(chain);
+                }
+            }
+        }
+        for job in ready_layers(&blobs, &done, &started) {
+            if running.len() >= limit {
+                break;
+            }
+            if started.contains(&job.chain) {
+                continue; // shared by several images
+            }
+            started.insert(job.chain.clone());
+            let (containerd, snapshotter) = (containerd.clone(), snapshotter.clone());
+            running.spawn(async move { containerd.unpack_layer(&snapshotter, &job.parent, &job.chain, &job.layer).await.ok().map(|_| job.chain) });
+        }
+    }
+}
+
+/// Layers whose blob and parent are in and that nobody started yet. Manifests are recognised by
+/// their shape among the kept blobs; their configs must have arrived too.
+fn ready_layers(blobs: &BTreeMap<Digest, Vec<u8>>, done: &std::collections::BTreeSet<String>, started: &std::collections::BTreeSet<String>) -> Vec<LayerJob> {
+    #[derive(serde::Deserialize)]
+    struct WithConfig {
+        config: Option<LayerJson>,
+    }
+    let mut ready = Vec::new();
+    for bytes in blobs.values().filter(|b| !b.is_empty()) {
+        let Ok(WithConfig { config: Some(config) }) = serde_json::from_slice::<WithConfig>(bytes) else { continue };
+        let (Ok(manifest), Some(config_bytes)) = (serde_json::from_slice::<ManifestJson>(bytes), config.digest.parse().ok().and_then(|d: Digest| blobs.get(&d))) else { continue };
+        let Ok(config) = serde_json::from_slice::<ConfigJson>(config_bytes) else { continue };
+        let mut parent = String::new();
+        for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+            let chain = if parent.is_empty() { diff_id.clone() } else { Digest::of(format!("{parent} {diff_id}").as_bytes()).to_string() };
+            if !done.contains(&chain) {
+                let blob_in = layer.digest.parse().is_ok_and(|d: Digest| blobs.contains_key(&d));
+                if blob_in && !started.contains(&chain) && (parent.is_empty() || done.contains(&parent)) {
+                    let descriptor = Descriptor { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, annotations: HashMap::new() };
+                    ready.push(LayerJob { parent: parent.clone(), chain, diff_id: diff_id.clone(), layer: descriptor });
+                }
+                break;
+            }
+            parent = chain;
+        }
+    }
+    ready
+}
+
 /// Receives the verified stream: writes blobs containerd lacks, keeps manifests and configs.
 struct Sink {
     handle: Handle,
@@ -422,6 +499,8 @@ struct Sink {
     /// The bundle's `configs/` files.
     configs: BTreeMap<String, String>,
     written: u64,
+    /// Blobs now in the content store (with their bytes when kept), for eager unpacking.
+    events: tokio::sync::mpsc::UnboundedSender<(Digest, Vec<u8>)>,
 }
 
 /// Largest manifest or config kept in memory.
@@ -462,8 +541,9 @@ impl EntrySink for Sink {
         if present {
             if keep {
                 data.read_to_end(&mut kept)?;
-                self.small.insert(digest, kept);
+                self.small.insert(digest, kept.clone());
             }
+            let _ = self.events.send((digest, kept));
             return Ok(());
         }
         let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -492,8 +572,9 @@ impl EntrySink for Sink {
         }
         self.written += entry.size;
         if keep {
-            self.small.insert(digest, kept);
+            self.small.insert(digest, kept.clone());
         }
+        let _ = self.events.send((digest, kept));
         Ok(())
     }
 }

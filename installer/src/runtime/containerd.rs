@@ -147,7 +147,11 @@ impl Containerd {
         if snapshots.stat(self.request(stat)).await.is_ok() {
             return Ok(false);
         }
-        let key = format!("extract-airadm-{}-{}", std::process::id(), chain_id);
+        // Unique per attempt: an attempt that failed after Prepare leaves its key behind (under
+        // the lease, so it is collected), and a retry must not collide with it.
+        static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = format!("extract-airadm-{}-{attempt}-{chain_id}", std::process::id());
         let labels = HashMap::from([("containerd.io/snapshot.ref".to_owned(), chain_id.to_owned())]);
         let prepare = PrepareSnapshotRequest { snapshotter: snapshotter.into(), key: key.clone(), parent: parent.into(), labels: labels.clone() };
         let mounts = snapshots.prepare(self.request(prepare)).await.map_err(fail("Snapshots.Prepare", chain_id))?.into_inner().mounts;
