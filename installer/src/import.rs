@@ -40,6 +40,22 @@ pub struct ImportOptions {
     pub staging_dir: PathBuf,
     /// No progress output.
     pub quiet: bool,
+    /// The Docker Engine socket (cri-dockerd's images live there).
+    pub docker_socket: PathBuf,
+}
+
+/// Ends the reading step: silently when verification failed (the error says why).
+fn checked(result: Result<bundle::Verified, VerifyError>, reading: &Step, bundle: PathBuf) -> Result<bundle::Verified, ImportError> {
+    match result {
+        Ok(verified) => {
+            reading.finish("bytes");
+            Ok(verified)
+        }
+        Err(source) => {
+            reading.abandon();
+            Err(ImportError::Verify { bundle, source })
+        }
+    }
 }
 
 /// Opens the bundle (or stdin for `-`), counting what is read on a progress step.
@@ -107,6 +123,9 @@ pub enum ImportError {
     /// The CRI-O path failed.
     #[error(transparent)]
     Crio(#[from] crate::runtime::crio::CrioError),
+    /// The cri-dockerd path failed.
+    #[error(transparent)]
+    Docker(#[from] crate::runtime::docker::DockerError),
     /// An image manifest or config in the bundle could not be read.
     #[error("image `{image}`: {reason}")]
     Image {
@@ -150,14 +169,15 @@ pub struct ImportReport {
 
 /// Runs the import.
 pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError> {
-    if options.runtime.as_deref() == Some("cri-o") {
-        return import_crio(options).await;
+    if matches!(options.runtime.as_deref(), Some("cri-o" | "docker")) {
+        return import_staged(options).await;
     }
     let channel = containerd_client::connect(&options.socket).await.map_err(|source| ImportError::Connect { socket: options.socket.clone(), source })?;
     let mut cri = Cri::new(channel.clone());
     let (runtime, _) = cri.version().await?;
-    if runtime == "cri-o" {
-        return import_crio(options).await;
+    if runtime == "cri-o" || runtime == "docker" {
+        let options = ImportOptions { runtime: Some(runtime), ..options };
+        return import_staged(options).await;
     }
     if runtime != "containerd" {
         return Err(ImportError::Unsupported { socket: options.socket.clone(), runtime });
@@ -198,12 +218,7 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
         }
         let _ = eager.await;
     }
-    let verified = verified.map_err(|source| {
-        reading.abandon();
-        ImportError::Verify { bundle: bundle_path, source }
-    })?;
-    reading.finish("bytes");
-    let manifest = verified.manifest;
+    let manifest = checked(verified, &reading, bundle_path)?.manifest;
     if !options.dry_run {
         unpack_all(containerd, &options.snapshotter, &manifest.images, &sink.small, options.quiet).await?;
         // Image records last: an interrupted import never names missing content.
@@ -282,11 +297,15 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
-/// CRI-O: verify while staging the OCI layout, then copy each image into containers-storage.
-/// The staging directory is removed whatever happens; nothing is copied before the whole bundle
+/// CRI-O and cri-dockerd: verify while staging the OCI layout, then copy each image into
+/// containers-storage (CRI-O) or load them all into the Docker Engine (cri-dockerd). The staging
+/// directory is removed whatever happens; nothing reaches the runtime before the whole bundle
 /// checked out.
-async fn import_crio(options: ImportOptions) -> Result<ImportReport, ImportError> {
-    crate::runtime::crio::preflight()?;
+async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportError> {
+    let docker = options.runtime.as_deref() == Some("docker");
+    if !docker {
+        crate::runtime::crio::preflight()?;
+    }
     fs_err::create_dir_all(&options.staging_dir)?;
     let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
     let (file, reading) = open_bundle(&options)?;
@@ -299,15 +318,20 @@ async fn import_crio(options: ImportOptions) -> Result<ImportReport, ImportError
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
-    let manifest = manifest.map_err(|source| {
-        reading.abandon();
-        ImportError::Verify { bundle: bundle_path, source }
-    })?;
-    reading.finish("bytes");
-    let manifest = manifest.manifest;
+    let manifest = checked(manifest, &reading, bundle_path)?.manifest;
+    if docker && !dry_run {
+        let (socket, layout, images) = (options.docker_socket.clone(), staging.path().join("oci"), manifest.images.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), crate::runtime::docker::DockerError> {
+            crate::runtime::docker::load(&socket, &layout, &images)?;
+            let missing: Vec<&str> = images.iter().filter(|i| !i.name.contains('@')).filter(|i| !crate::runtime::docker::has_image(&socket, &i.name).unwrap_or(false)).map(|i| i.name.as_str()).collect();
+            if missing.is_empty() { Ok(()) } else { Err(crate::runtime::docker::DockerError::Load(format!("not present after loading: {}", missing.join(", ")))) }
+        })
+        .await
+        .map_err(|e| ImportError::Join(e.to_string()))??;
+    }
     let mut images = Vec::new();
     for image in &manifest.images {
-        if !dry_run {
+        if !dry_run && !docker {
             let (layout, name, arch) = (staging.path().join("oci"), image.name.clone(), manifest.arch.clone());
             tokio::task::spawn_blocking(move || crate::runtime::crio::copy_image(&layout, &name, &arch)).await.map_err(|e| ImportError::Join(e.to_string()))??;
         }
@@ -376,6 +400,11 @@ fn layer_jobs(image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<Vec<La
     if manifest.layers.len() != config.rootfs.diff_ids.len() {
         return Err(bad("manifest and config disagree on the number of layers".into()));
     }
+    Ok(chain_jobs(&manifest, &config))
+}
+
+/// The unpack jobs of one image, bottom layer first; chain ids as containerd computes them.
+fn chain_jobs(manifest: &ManifestJson, config: &ConfigJson) -> Vec<LayerJob> {
     let mut parent = String::new();
     let mut jobs = Vec::new();
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
@@ -383,7 +412,7 @@ fn layer_jobs(image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<Vec<La
         let descriptor = Descriptor { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, annotations: HashMap::new() };
         jobs.push(LayerJob { parent: std::mem::replace(&mut parent, chain.clone()), chain, diff_id: diff_id.clone(), layer: descriptor });
     }
-    Ok(jobs)
+    jobs
 }
 
 /// Unpacks every image's layers into `snapshotter`. Layers at the same depth are independent
@@ -469,18 +498,12 @@ fn ready_layers(blobs: &BTreeMap<Digest, Vec<u8>>, done: &std::collections::BTre
         let Ok(WithConfig { config: Some(config) }) = serde_json::from_slice::<WithConfig>(bytes) else { continue };
         let (Ok(manifest), Some(config_bytes)) = (serde_json::from_slice::<ManifestJson>(bytes), config.digest.parse().ok().and_then(|d: Digest| blobs.get(&d))) else { continue };
         let Ok(config) = serde_json::from_slice::<ConfigJson>(config_bytes) else { continue };
-        let mut parent = String::new();
-        for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
-            let chain = if parent.is_empty() { diff_id.clone() } else { Digest::of(format!("{parent} {diff_id}").as_bytes()).to_string() };
-            if !done.contains(&chain) {
-                let blob_in = layer.digest.parse().is_ok_and(|d: Digest| blobs.contains_key(&d));
-                if blob_in && !started.contains(&chain) && (parent.is_empty() || done.contains(&parent)) {
-                    let descriptor = Descriptor { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, annotations: HashMap::new() };
-                    ready.push(LayerJob { parent: parent.clone(), chain, diff_id: diff_id.clone(), layer: descriptor });
-                }
-                break;
+        // The lowest layer not done yet is the only candidate of this image.
+        if let Some(job) = chain_jobs(&manifest, &config).into_iter().find(|j| !done.contains(&j.chain)) {
+            let blob_in = job.layer.digest.parse().is_ok_and(|d: Digest| blobs.contains_key(&d));
+            if blob_in && !started.contains(&job.chain) && (job.parent.is_empty() || done.contains(&job.parent)) {
+                ready.push(job);
             }
-            parent = chain;
         }
     }
     ready

@@ -15,12 +15,12 @@ use crate::trusted_keys;
 pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
     let keys = trusted_keys::load(&args.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
     let socket = match args.runtime.as_deref() {
-        Some("cri-o") => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/")).unwrap_or_default(),
+        Some("cri-o" | "docker") => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/")).unwrap_or_default(),
         _ => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/"))?,
     };
     let file_signature = super::verify::detached_signature(&args.bundle, None)?;
     let arch = args.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
-    let options = ImportOptions { bundle: args.bundle, file_signature, keys, socket, snapshotter: args.snapshotter, arch, dry_run: args.dry_run, runtime: args.runtime, staging_dir: args.staging_dir, quiet: args.quiet };
+    let options = ImportOptions { bundle: args.bundle, file_signature, keys, socket, snapshotter: args.snapshotter, arch, dry_run: args.dry_run, runtime: args.runtime, staging_dir: args.staging_dir, quiet: args.quiet, docker_socket: args.docker_socket };
     let report = import::import(options).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<56} {:<71} {:>10}  STATUS", "IMAGE", "DIGEST", "SIZE")?;

@@ -58,10 +58,14 @@ pub struct ImagesImportArgs {
     /// containerd snapshotter the CRI plugin uses.
     #[arg(long, default_value = "overlayfs")]
     pub snapshotter: String,
-    /// The runtime, instead of asking the CRI socket (`containerd` or `cri-o`; cri-o imports
-    /// into the containers-storage of storage.conf / CONTAINERS_STORAGE_CONF with skopeo).
-    #[arg(long, value_parser = ["containerd", "cri-o"])]
+    /// The runtime, instead of asking the CRI socket: `containerd`; `cri-o` (imports into the
+    /// containers-storage of storage.conf / CONTAINERS_STORAGE_CONF with skopeo); `docker`
+    /// (cri-dockerd: loads into the Docker Engine at --docker-socket).
+    #[arg(long, value_parser = ["containerd", "cri-o", "docker"])]
     pub runtime: Option<String>,
+    /// Docker Engine API socket, for cri-dockerd (`--runtime docker`).
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
     /// Where CRI-O imports stage the verified OCI layout (removed afterwards).
     #[arg(long, default_value = "/var/tmp")]
     pub staging_dir: PathBuf,

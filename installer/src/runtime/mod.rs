@@ -4,6 +4,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod crio;
+pub mod docker;
 
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,7 @@
 
 pub mod image;
 pub mod containerd;
+pub mod docker;
 pub mod proxy;
 pub mod registry;
 
@@ -15,6 +16,7 @@ use std::process::{Command, Output};
 
 pub use image::{Layer, TestImage, seed_catalog, seed_catalog_as, seed_catalog_at, seed_realistic_at};
 pub use containerd::Containerd;
+pub use docker::Docker;
 pub use proxy::{Fault, FaultProxy};
 pub use registry::{Registry, TokenRegistry};
 

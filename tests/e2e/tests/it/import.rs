@@ -227,3 +227,35 @@ fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
     }
     assert_eq!(fs_err::read_dir(&staging).unwrap().count(), 0, "staging dir left behind");
 }
+
+#[test]
+fn cri_dockerd_path_loads_into_the_docker_engine() {
+    let w = World::new(20_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
+    let bundle = bundle_file(&w.path("out"), "amd64");
+    let docker = testkit::Docker::start();
+    let staging = w.path("staging");
+    let load = |bundle: &Path| {
+        let mut cmd = airadm();
+        cmd.args(["images", "import", "--runtime", "docker", "--bundle"]).arg(bundle).arg("--trusted-key").arg(&public).arg("--staging-dir").arg(&staging).arg("--docker-socket").arg(docker.socket());
+        cmd
+    };
+    // Truncated: refused, nothing loaded, no staging left.
+    let bytes = fs_err::read(&bundle).unwrap();
+    let bad = w.path("bad.tar.zst");
+    fs_err::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    run_fails(load(&bad));
+    assert!(String::from_utf8_lossy(&docker.docker(&["images", "-q"]).stdout).trim().is_empty(), "a refused bundle reached docker");
+    assert_eq!(fs_err::read_dir(&staging).unwrap().count(), 0, "staging dir left behind");
+
+    let report = run_ok(load(&bundle));
+    assert_eq!(report.lines().filter(|l| l.ends_with("imported")).count(), 7, "{report}");
+    for image in &manifest(&bundle).images {
+        let out = docker.docker(&["image", "inspect", "--format", "{{.Id}} {{.Architecture}}", &image.name]);
+        assert!(out.status.success(), "{}: {}", image.name, String::from_utf8_lossy(&out.stderr));
+        // Docker's image id is the config digest: the very image the bundle carries.
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{} amd64", image.config), "{}", image.name);
+    }
+    assert_eq!(fs_err::read_dir(&staging).unwrap().count(), 0, "staging dir left behind");
+}
