@@ -143,7 +143,13 @@ impl DockerConfig {
 
 /// Keys docker writes for a host: the bare host, with scheme, and Docker Hub's legacy URL.
 fn candidate_keys(host: &str) -> Vec<String> {
-    let mut keys = vec![host.to_owned(), format!("https://{host}"), format!("http://{host}"), format!("https://{host}/v1/"), format!("https://{host}/v2/")];
+    let mut keys = vec![
+        host.to_owned(),
+        format!("https://{host}"),
+        format!("http://{host}"),
+        format!("https://{host}/v1/"),
+        format!("https://{host}/v2/"),
+    ];
     if matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io") {
         keys.push("https://index.docker.io/v1/".to_owned());
     }

@@ -165,7 +165,11 @@ pub async fn build(options: &BuildOptions, progress: &mut Progress) -> Result<Ve
     let (repository, images) = plan_images(options, &version)?;
     let cache = BlobCache::open(&options.cache_dir).map_err(|source| BuildError::Cache { dir: options.cache_dir.clone(), source })?;
     fs_err::create_dir_all(&options.output_dir).map_err(|source| BuildError::Output { path: options.output_dir.clone(), source })?;
-    let plain_http: Vec<String> = if options.plain_http { images.iter().map(|i| i.pull.registry().to_owned()).collect::<BTreeSet<_>>().into_iter().collect() } else { vec![] };
+    let plain_http: Vec<String> = if options.plain_http {
+        images.iter().map(|i| i.pull.registry().to_owned()).collect::<BTreeSet<_>>().into_iter().collect()
+    } else {
+        vec![]
+    };
     let registry = Registry::new(plain_http, auth::DockerConfig::load_default()?, options.retry)?;
     let mut resolved = BTreeMap::new();
     for arch in &arches {
@@ -178,10 +182,19 @@ pub async fn build(options: &BuildOptions, progress: &mut Progress) -> Result<Ve
     let ready = Arc::new(Readiness::new(pulls.keys().copied()));
     let jobs: Vec<PackJob> = resolved
         .into_iter()
-        .map(|(arch, resolved)| PackJob { version: version.to_string(), arch, repository: repository.clone(), images: images.clone(), resolved, options: options.clone() })
+        .map(|(arch, resolved)| PackJob {
+            version: version.to_string(),
+            arch,
+            repository: repository.clone(),
+            images: images.clone(),
+            resolved,
+            options: options.clone(),
+        })
         .collect();
     let (pack_ready, pack_cache, pack_progress) = (ready.clone(), cache.clone(), progress.clone());
-    let mut pack = tokio::task::spawn_blocking(move || jobs.into_iter().map(|job| job.pack(&key, &pack_cache, &pack_progress, &pack_ready)).collect::<Result<Vec<_>, _>>());
+    let mut pack = tokio::task::spawn_blocking(move || {
+        jobs.into_iter().map(|job| job.pack(&key, &pack_cache, &pack_progress, &pack_ready)).collect::<Result<Vec<_>, _>>()
+    });
     let pulled = tokio::select! {
         pulled = pull_missing(&registry, &pulls, &cache, options.jobs, progress, &ready) => pulled,
         packed = &mut pack => return packed.map_err(|e| BuildError::Join(e.to_string()))?,
@@ -241,7 +254,13 @@ pub fn plan_images(options: &BuildOptions, version: &KubernetesVersion) -> Resul
     Ok((repository, planned))
 }
 
-async fn resolve_all(registry: &Registry, images: &[PlannedImage], arch: &str, cache: &BlobCache, jobs: usize) -> Result<Vec<ResolvedImage>, BuildError> {
+async fn resolve_all(
+    registry: &Registry,
+    images: &[PlannedImage],
+    arch: &str,
+    cache: &BlobCache,
+    jobs: usize,
+) -> Result<Vec<ResolvedImage>, BuildError> {
     let resolved: Vec<ResolvedImage> = futures_util::stream::iter(images)
         .map(|image| registry.resolve(&image.pull, arch, cache))
         .buffered(jobs.max(1))
@@ -265,7 +284,14 @@ fn missing_blobs(resolved: &BTreeMap<String, Vec<ResolvedImage>>, cache: &BlobCa
 }
 
 /// Pulls `wanted` into the cache, `jobs` at a time, marking each blob ready as it lands.
-async fn pull_missing(registry: &Registry, wanted: &BTreeMap<Digest, (BlobRef, Reference, String)>, cache: &BlobCache, jobs: usize, progress: &mut Progress, ready: &Readiness) -> Result<(), BuildError> {
+async fn pull_missing(
+    registry: &Registry,
+    wanted: &BTreeMap<Digest, (BlobRef, Reference, String)>,
+    cache: &BlobCache,
+    jobs: usize,
+    progress: &mut Progress,
+    ready: &Readiness,
+) -> Result<(), BuildError> {
     if wanted.is_empty() {
         progress.line("all blobs are in the cache");
         return Ok(());
@@ -365,14 +391,20 @@ impl PackJob {
         let temp = output::temp_beside(&path).map_err(out_err)?;
         let file = temp.as_file().try_clone().map_err(out_err)?;
         let mut source = Source { small, cache, bar: bar.clone(), ready };
-        let options = WriterOptions { level: self.options.zstd_level, workers: self.options.zstd_workers, mtime: self.options.source_date_epoch.unwrap_or(0) };
-        let (writer, prehash) = bundle::write_bundle(BufWriter::with_capacity(1 << 20, file), options, &manifest, &manifest_signature, &mut source)
-            .map_err(|e| self.write_error(e, &path, cache))?;
+        let options = WriterOptions {
+            level: self.options.zstd_level,
+            workers: self.options.zstd_workers,
+            mtime: self.options.source_date_epoch.unwrap_or(0),
+        };
+        let (writer, prehash) =
+            bundle::write_bundle(BufWriter::with_capacity(1 << 20, file), options, &manifest, &manifest_signature, &mut source)
+                .map_err(|e| self.write_error(e, &path, cache))?;
         drop(writer);
         output::persist(temp, &path, 0o644).map_err(out_err)?;
         let signature = path.with_extension("zst.minisig");
         let comment = format!("airbundle file={} kubernetes={} arch={}", manifest.file_name(), manifest.kubernetes_version, manifest.arch);
-        output::write_atomic(&signature, key.sign_prehashed(&prehash, &comment).as_bytes(), 0o644).map_err(|source| BuildError::Output { path: signature.clone(), source })?;
+        output::write_atomic(&signature, key.sign_prehashed(&prehash, &comment).as_bytes(), 0o644)
+            .map_err(|source| BuildError::Output { path: signature.clone(), source })?;
         bar.finish("wrote");
         let size = fs_err::metadata(&path).map_err(|source| BuildError::Output { path: path.clone(), source })?.len();
         Ok(BuiltBundle { path, signature, size, manifest })
@@ -449,7 +481,13 @@ impl PackJob {
     fn config_inputs(&self) -> ConfigInputs<'_> {
         let tag = |component: &str| self.images.iter().find(|i| i.component == component).map(|i| i.tag.as_str()).unwrap_or_default();
         let pause = self.images.iter().find(|i| i.component == "pause").map(|i| i.name.as_str()).unwrap_or_default();
-        ConfigInputs { kubernetes_version: &self.version, image_repository: &self.repository, etcd_tag: tag("etcd"), coredns_tag: tag("coredns"), pause_image: pause }
+        ConfigInputs {
+            kubernetes_version: &self.version,
+            image_repository: &self.repository,
+            etcd_tag: tag("etcd"),
+            coredns_tag: tag("coredns"),
+            pause_image: pause,
+        }
     }
 }
 

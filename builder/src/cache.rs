@@ -48,7 +48,8 @@ impl BlobCache {
     /// Moves a verified temporary file to its content address.
     pub fn persist(&self, file: tempfile::NamedTempFile, digest: &Digest) -> io::Result<()> {
         let path = self.path(digest);
-        file.persist(&path).map_err(|e| io::Error::new(e.error.kind(), format!("failed to store cache blob `{}`: {}", path.display(), e.error)))?;
+        file.persist(&path)
+            .map_err(|e| io::Error::new(e.error.kind(), format!("failed to store cache blob `{}`: {}", path.display(), e.error)))?;
         Ok(())
     }
 

@@ -174,7 +174,12 @@ impl Catalog {
 
     /// kubeadm's image list for `version`, in `kubeadm config images list` order:
     /// kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, coredns, pause, etcd.
-    pub fn images(&self, version: &KubernetesVersion, image_repository: Option<&str>, overrides: &Overrides) -> Result<Vec<CatalogImage>, CatalogError> {
+    pub fn images(
+        &self,
+        version: &KubernetesVersion,
+        image_repository: Option<&str>,
+        overrides: &Overrides,
+    ) -> Result<Vec<CatalogImage>, CatalogError> {
         let (_, file) = self
             .minors
             .iter()
@@ -199,7 +204,12 @@ impl Catalog {
             control_plane("kube-controller-manager"),
             control_plane("kube-scheduler"),
             control_plane("kube-proxy"),
-            CatalogImage { component: "coredns", repository: coredns_repository(&repository), image: "coredns", tag: pick(&overrides.coredns, &range.coredns) },
+            CatalogImage {
+                component: "coredns",
+                repository: coredns_repository(&repository),
+                image: "coredns",
+                tag: pick(&overrides.coredns, &range.coredns),
+            },
             CatalogImage { component: "pause", repository: repository.clone(), image: "pause", tag: pick(&overrides.pause, &range.pause) },
             CatalogImage { component: "etcd", repository, image: "etcd", tag: pick(&overrides.etcd, &range.etcd) },
         ])
@@ -209,11 +219,7 @@ impl Catalog {
 /// kubeadm's `GetDNSImage`: the official repository keeps CoreDNS under `coredns/`
 /// ("Handle the renaming of the official image"); any other repository holds it at the top.
 fn coredns_repository(repository: &str) -> String {
-    if repository == DEFAULT_IMAGE_REPOSITORY {
-        format!("{repository}/coredns")
-    } else {
-        repository.to_owned()
-    }
+    if repository == DEFAULT_IMAGE_REPOSITORY { format!("{repository}/coredns") } else { repository.to_owned() }
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 fn build_options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
     let cache_dir = match &args.cache_dir {
         Some(dir) => dir.clone(),
@@ -88,7 +87,8 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let file = fs_err::File::open(&args.bundle)?;
     let file_size = file.metadata()?.len();
-    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(file)).with_context(|| format!("`{}`", args.bundle.display()))?;
+    let manifest =
+        bundle::reader::read_manifest_unverified(std::io::BufReader::new(file)).with_context(|| format!("`{}`", args.bundle.display()))?;
     let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -96,11 +96,28 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    writeln!(out, "bundle:     {}\nkubernetes: {}\nplatform:   {}/{}\ncreated:    {}\nbuilder:    {} {}", args.bundle.display(), manifest.kubernetes_version, manifest.os, manifest.arch, manifest.created, manifest.builder.name, manifest.builder.version)?;
+    writeln!(
+        out,
+        "bundle:     {}\nkubernetes: {}\nplatform:   {}/{}\ncreated:    {}\nbuilder:    {} {}",
+        args.bundle.display(),
+        manifest.kubernetes_version,
+        manifest.os,
+        manifest.arch,
+        manifest.created,
+        manifest.builder.name,
+        manifest.builder.version
+    )?;
     writeln!(out, "images:")?;
     for image in &manifest.images {
         writeln!(out, "  {:<56} {}  {:>10}", image.name, image.digest, HumanBytes(image.size).to_string())?;
     }
-    writeln!(out, "entries:    {} ({} uncompressed, {} on disk)\nsignature:  not checked here; run `airadm verify --bundle {} --trusted-key KEY.pub`", manifest.entries.len() + 2, HumanBytes(total), HumanBytes(file_size), args.bundle.display())?;
+    writeln!(
+        out,
+        "entries:    {} ({} uncompressed, {} on disk)\nsignature:  not checked here; run `airadm verify --bundle {} --trusted-key KEY.pub`",
+        manifest.entries.len() + 2,
+        HumanBytes(total),
+        HumanBytes(file_size),
+        args.bundle.display()
+    )?;
     Ok(())
 }

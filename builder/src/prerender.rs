@@ -139,7 +139,15 @@ dns:
     fn drop_ins_set_the_pause_image() {
         let configs = render(&inputs()).unwrap();
         let paths: Vec<&str> = configs.iter().map(|c| c.path).collect();
-        assert_eq!(paths, ["configs/containerd/v2/airadm.toml", "configs/containerd/v3/airadm.toml", "configs/crio/10-airadm.conf", "configs/kubeadm-config.yaml"]);
+        assert_eq!(
+            paths,
+            [
+                "configs/containerd/v2/airadm.toml",
+                "configs/containerd/v3/airadm.toml",
+                "configs/crio/10-airadm.conf",
+                "configs/kubeadm-config.yaml"
+            ]
+        );
         let text = |i: usize| String::from_utf8(configs[i].contents.clone()).unwrap();
         assert!(text(0).contains("sandbox_image = \"registry.k8s.io/pause:3.10\""));
         assert!(text(1).contains("[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"registry.k8s.io/pause:3.10\""));

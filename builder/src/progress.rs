@@ -62,7 +62,11 @@ impl Progress {
     pub fn start_total(&mut self, count: usize, bytes: u64) {
         self.line(&format!("pulling {count} blobs, {}", HumanBytes(bytes)));
         if self.mode == Mode::Bars {
-            let bar = self.multi.add(ProgressBar::new(bytes).with_style(style("{prefix:>28} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} [{wide_bar}] {eta}")).with_prefix("total"));
+            let bar = self.multi.add(
+                ProgressBar::new(bytes)
+                    .with_style(style("{prefix:>28} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} [{wide_bar}] {eta}"))
+                    .with_prefix("total"),
+            );
             self.total = Some(bar);
         }
     }
@@ -77,7 +81,9 @@ impl Progress {
     /// A bar for one blob.
     pub fn blob(&self, label: &str, size: u64) -> Bar {
         let bar = (self.mode == Mode::Bars).then(|| {
-            let bar = ProgressBar::new(size).with_style(style("{prefix:>28} {bytes:>10}/{total_bytes:10} [{wide_bar}]")).with_prefix(label.to_owned());
+            let bar = ProgressBar::new(size)
+                .with_style(style("{prefix:>28} {bytes:>10}/{total_bytes:10} [{wide_bar}]"))
+                .with_prefix(label.to_owned());
             match &self.total {
                 Some(total) => self.multi.insert_before(total, bar),
                 None => self.multi.add(bar),
@@ -86,16 +92,38 @@ impl Progress {
         if self.mode == Mode::Plain {
             self.line(&format!("pulling {label} ({})", HumanBytes(size)));
         }
-        Bar { inner: Arc::new(BarInner { bar, total: self.total.clone(), counted: AtomicU64::new(0), label: label.to_owned(), started: Instant::now(), progress: self.clone() }) }
+        Bar {
+            inner: Arc::new(BarInner {
+                bar,
+                total: self.total.clone(),
+                counted: AtomicU64::new(0),
+                label: label.to_owned(),
+                started: Instant::now(),
+                progress: self.clone(),
+            }),
+        }
     }
 
     /// A bar for packing `bytes` into `file`.
     pub fn packing(&self, file: &str, bytes: u64) -> Bar {
         let bar = (self.mode == Mode::Bars).then(|| {
-            self.multi.add(ProgressBar::new(bytes).with_style(style("{prefix:>28} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} [{wide_bar}] {eta}")).with_prefix(format!("packing {file}")))
+            self.multi.add(
+                ProgressBar::new(bytes)
+                    .with_style(style("{prefix:>28} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} [{wide_bar}] {eta}"))
+                    .with_prefix(format!("packing {file}")),
+            )
         });
         self.line(&format!("packing {file} ({} of entries)", HumanBytes(bytes)));
-        Bar { inner: Arc::new(BarInner { bar, total: None, counted: AtomicU64::new(0), label: file.to_owned(), started: Instant::now(), progress: self.clone() }) }
+        Bar {
+            inner: Arc::new(BarInner {
+                bar,
+                total: None,
+                counted: AtomicU64::new(0),
+                label: file.to_owned(),
+                started: Instant::now(),
+                progress: self.clone(),
+            }),
+        }
     }
 }
 
@@ -153,7 +181,12 @@ impl Bar {
         }
         if self.inner.progress.mode == Mode::Plain {
             let counted = self.inner.counted.load(Ordering::Relaxed);
-            self.inner.progress.line(&format!("{what} {} ({}) in {:.1?}", self.inner.label, HumanBytes(counted), self.inner.started.elapsed()));
+            self.inner.progress.line(&format!(
+                "{what} {} ({}) in {:.1?}",
+                self.inner.label,
+                HumanBytes(counted),
+                self.inner.started.elapsed()
+            ));
         }
     }
 }

@@ -40,7 +40,9 @@ pub enum PullError {
         image: String,
     },
     /// Credentials missing or refused.
-    #[error("registry `{registry}` refused access to `{image}`: log in with `docker login {registry}` (credentials are read from $DOCKER_CONFIG/config.json or ~/.docker/config.json)")]
+    #[error(
+        "registry `{registry}` refused access to `{image}`: log in with `docker login {registry}` (credentials are read from $DOCKER_CONFIG/config.json or ~/.docker/config.json)"
+    )]
     Unauthorized {
         /// The pulled reference.
         image: String,
@@ -162,9 +164,7 @@ pub fn pull_reference(name: &str, image_repository: &str, mirror: Option<&Mirror
     let parsed: Reference = name.parse().map_err(|e| format!("image reference `{name}` is invalid: {e}"))?;
     let Some(mirror) = mirror else { return Ok(parsed) };
     let repository = format!("{}/{}", parsed.registry(), parsed.repository());
-    let path = repository
-        .strip_prefix(&format!("{}/", image_repository.trim_end_matches('/')))
-        .unwrap_or(parsed.repository());
+    let path = repository.strip_prefix(&format!("{}/", image_repository.trim_end_matches('/'))).unwrap_or(parsed.repository());
     let path = match &mirror.prefix {
         Some(prefix) => format!("{prefix}/{path}"),
         None => path.to_owned(),
@@ -239,7 +239,8 @@ impl Registry {
             platform_resolver: None,
             ..Default::default()
         };
-        let client = Client::try_from(config).map_err(|e| PullError::Failed { image: "(client setup)".into(), attempts: 0, source: Box::new(e) })?;
+        let client =
+            Client::try_from(config).map_err(|e| PullError::Failed { image: "(client setup)".into(), attempts: 0, source: Box::new(e) })?;
         Ok(Self { client, docker_config, auths: Mutex::new(HashMap::new()), retry })
     }
 
@@ -284,7 +285,9 @@ impl Registry {
         let auth = self.auth(reference).await?;
         self.retry(reference, |_| async {
             let (bytes, digest) = self.client.pull_manifest_raw(reference, &auth, ACCEPT).await.map_err(|e| classify(reference, e))?;
-            let digest = digest.parse().map_err(|_| PullError::Unsupported { image: reference.whole(), reason: format!("digest `{digest}` is not sha256") })?;
+            let digest = digest
+                .parse()
+                .map_err(|_| PullError::Unsupported { image: reference.whole(), reason: format!("digest `{digest}` is not sha256") })?;
             Ok((bytes, digest))
         })
         .await
@@ -305,13 +308,24 @@ impl Registry {
         let config_bytes = self.small_blob(reference, &config.blob()).await?;
         let platform = RawPlatform::from_config(reference, &config_bytes)?;
         if platform.os != "linux" || platform.architecture != arch {
-            return Err(PullError::WrongPlatform { image: reference.whole(), arch: arch.to_owned(), found: format!("{}/{}", platform.os, platform.architecture) });
+            return Err(PullError::WrongPlatform {
+                image: reference.whole(),
+                arch: arch.to_owned(),
+                found: format!("{}/{}", platform.os, platform.architecture),
+            });
         }
         cache.store_bytes(&config.digest, &config_bytes).map_err(PullError::Cache)?;
         self.image(reference, bytes, digest, platform, None)
     }
 
-    fn image(&self, reference: &Reference, manifest: bytes::Bytes, digest: Digest, platform: Platform, index_digest: Option<Digest>) -> Result<ResolvedImage, PullError> {
+    fn image(
+        &self,
+        reference: &Reference,
+        manifest: bytes::Bytes,
+        digest: Digest,
+        platform: Platform,
+        index_digest: Option<Digest>,
+    ) -> Result<ResolvedImage, PullError> {
         let raw = RawManifest::parse(reference, &manifest)?;
         let (Some(config), Some(layers)) = (raw.config, raw.layers) else {
             return Err(unsupported(reference, "platform entry is not an image manifest"));
@@ -359,7 +373,12 @@ impl Registry {
     /// Streams the blob into `file`. oci-client hashes the stream and reports a mismatch as its
     /// last item; we count bytes to refuse oversized bodies early and to retry cut-off ones.
     async fn download(&self, reference: &Reference, blob: &BlobRef, file: &tempfile::NamedTempFile, bar: &Bar) -> Result<(), PullError> {
-        let descriptor = OciDescriptor { digest: blob.digest.to_string(), size: blob.size as i64, media_type: blob.media_type.clone(), ..Default::default() };
+        let descriptor = OciDescriptor {
+            digest: blob.digest.to_string(),
+            size: blob.size as i64,
+            media_type: blob.media_type.clone(),
+            ..Default::default()
+        };
         let mut stream = self.client.pull_blob_stream(reference, &descriptor).await.map_err(|e| classify(reference, e))?;
         let std_file = file.as_file().try_clone().map_err(PullError::Cache)?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
@@ -375,7 +394,10 @@ impl Registry {
         }
         out.flush().await.map_err(PullError::Cache)?;
         if received < blob.size {
-            let cut = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("blob {} ended after {received} of {} bytes", blob.digest, blob.size));
+            let cut = std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("blob {} ended after {received} of {} bytes", blob.digest, blob.size),
+            );
             return Err(PullError::Transient { image: reference.whole(), source: Box::new(cut) });
         }
         Ok(())
@@ -386,7 +408,9 @@ impl Registry {
 /// stream (reset, timeout) is worth a retry.
 fn stream_error(reference: &Reference, blob: &BlobRef, error: std::io::Error) -> PullError {
     match error.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>()) {
-        Some(DigestError::VerificationError { actual, .. }) => PullError::Digest { image: reference.whole(), expected: blob.digest.to_string(), actual: actual.clone() },
+        Some(DigestError::VerificationError { actual, .. }) => {
+            PullError::Digest { image: reference.whole(), expected: blob.digest.to_string(), actual: actual.clone() }
+        }
         _ => PullError::Transient { image: reference.whole(), source: Box::new(error) },
     }
 }
@@ -420,7 +444,9 @@ fn classify(reference: &Reference, error: OciDistributionError) -> PullError {
         | OciDistributionError::AuthenticationFailure(_) => PullError::Unauthorized { image, registry },
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-            if codes.iter().any(|c| matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NotFound)) {
+            if codes.iter().any(|c| {
+                matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NotFound)
+            }) {
                 PullError::NotFound { image }
             } else if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
                 PullError::Unauthorized { image, registry }
@@ -430,7 +456,9 @@ fn classify(reference: &Reference, error: OciDistributionError) -> PullError {
                 PullError::Failed { image, attempts: 1, source: Box::new(error) }
             }
         }
-        OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() || e.is_body() || e.is_request() || e.is_decode() => transient(error),
+        OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() || e.is_body() || e.is_request() || e.is_decode() => {
+            transient(error)
+        }
         OciDistributionError::IoError(_) => transient(error),
         OciDistributionError::DigestError(e) => PullError::Digest { image, expected: "(per its reference)".into(), actual: e.to_string() },
         _ => PullError::Failed { image, attempts: 1, source: Box::new(error) },
@@ -487,17 +515,16 @@ impl RawPlatform {
     }
 
     fn from_config(reference: &Reference, config: &[u8]) -> Result<Platform, PullError> {
-        let raw: Self = serde_json::from_slice(config).map_err(|e| unsupported(reference, &format!("image config has no platform: {e}")))?;
+        let raw: Self =
+            serde_json::from_slice(config).map_err(|e| unsupported(reference, &format!("image config has no platform: {e}")))?;
         Ok(raw.into_platform())
     }
 }
 
 /// Picks the `linux/<arch>` entry of an index (for arm64, `v8` or no variant first).
 fn select_platform<'a>(reference: &Reference, entries: &'a [RawDescriptor], arch: &str) -> Result<&'a RawDescriptor, PullError> {
-    let matching: Vec<&RawDescriptor> = entries
-        .iter()
-        .filter(|e| e.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
-        .collect();
+    let matching: Vec<&RawDescriptor> =
+        entries.iter().filter(|e| e.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch)).collect();
     let preferred = matching.iter().find(|e| {
         let variant = e.platform.as_ref().and_then(|p| p.variant.as_deref());
         match arch {

@@ -23,8 +23,7 @@ impl Digest {
 
     /// Parses the 64 hex digits without the `sha256:` prefix.
     pub fn from_hex(hex_digits: &str) -> Result<Self, DigestParseError> {
-        let valid = hex_digits.len() == 64
-            && hex_digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = hex_digits.len() == 64 && hex_digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let mut out = [0u8; 32];
         if !valid || hex::decode_to_slice(hex_digits, &mut out).is_err() {
             return Err(DigestParseError(hex_digits.to_owned()));

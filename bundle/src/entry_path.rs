@@ -33,10 +33,8 @@ impl EntryPath {
         if path.split('/').any(|c| c == "..") {
             return Err(EntryPathError::ParentDir(path.to_owned()));
         }
-        let normal = !path.is_empty()
-            && path.len() <= MAX_LEN
-            && !path.contains(['\\', '\0'])
-            && path.split('/').all(|c| !c.is_empty() && c != ".");
+        let normal =
+            !path.is_empty() && path.len() <= MAX_LEN && !path.contains(['\\', '\0']) && path.split('/').all(|c| !c.is_empty() && c != ".");
         if !normal {
             return Err(EntryPathError::NotNormal(path.to_owned()));
         }

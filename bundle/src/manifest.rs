@@ -266,11 +266,7 @@ mod tests {
                 layers: vec![digest],
                 size: 15,
             }],
-            entries: vec![Entry {
-                path: crate::oci_layout::blob_path(&digest),
-                size: blob.len() as u64,
-                sha256: digest,
-            }],
+            entries: vec![Entry { path: crate::oci_layout::blob_path(&digest), size: blob.len() as u64, sha256: digest }],
         }
     }
 

@@ -12,9 +12,7 @@ use std::io::{self, Read};
 
 use crate::digest::{Digest, HashingReader};
 use crate::entry_path::{EntryPath, EntryPathError};
-use crate::manifest::{
-    Entry, MANIFEST_PATH, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Manifest, ManifestError, SIGNATURE_PATH,
-};
+use crate::manifest::{Entry, MANIFEST_PATH, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Manifest, ManifestError, SIGNATURE_PATH};
 use crate::signature::{KeyId, PublicKey, SignatureError};
 use crate::writer::FRAME_HEADER;
 
@@ -154,7 +152,12 @@ pub struct Verified {
 /// `file_signature` is the text of the detached `.minisig` of the whole file, when there is one:
 /// it is checked over the exact bytes read, in the same pass, which also catches changes to the
 /// compressed encoding that decode to the same signed content.
-pub fn verify_stream(input: impl Read, trusted: &[PublicKey], file_signature: Option<&str>, sink: &mut dyn EntrySink) -> Result<Verified, VerifyError> {
+pub fn verify_stream(
+    input: impl Read,
+    trusted: &[PublicKey],
+    file_signature: Option<&str>,
+    sink: &mut dyn EntrySink,
+) -> Result<Verified, VerifyError> {
     if trusted.is_empty() {
         return Err(VerifyError::NoTrustedKeys);
     }
@@ -338,7 +341,10 @@ fn open_frame<R: Read>(mut input: R) -> Result<FrameDecoder<R>, VerifyError> {
     let mut header = [0u8; 6];
     input.read_exact(&mut header).map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
     if header != FRAME_HEADER {
-        let source = io::Error::new(io::ErrorKind::InvalidData, format!("zstd frame header {header:02x?} is not the one airbundle writes {FRAME_HEADER:02x?}"));
+        let source = io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("zstd frame header {header:02x?} is not the one airbundle writes {FRAME_HEADER:02x?}"),
+        );
         return Err(VerifyError::Corrupt { at: "start".into(), cause: source });
     }
     let decoder = zstd::stream::read::Decoder::new(io::Cursor::new(header).chain(input))

@@ -108,8 +108,8 @@ impl SigningKey {
             }
             _ => return Err(not_key()),
         };
-        let pair = Ed25519KeyPair::from_seed_and_public_key(&raw[SK_SEED], &raw[SK_PUBLIC])
-            .map_err(|_| KeyError::Corrupted(origin.to_owned()))?;
+        let pair =
+            Ed25519KeyPair::from_seed_and_public_key(&raw[SK_SEED], &raw[SK_PUBLIC]).map_err(|_| KeyError::Corrupted(origin.to_owned()))?;
         let mut key_id = [0u8; 8];
         key_id.copy_from_slice(&raw[SK_KEYNUM]);
         let mut public = [0u8; 32];
@@ -243,11 +243,7 @@ impl PublicKey {
     /// Parses a `.pub` file's text, or just its base64 line.
     pub fn from_text(text: &str, origin: &str) -> Result<Self, KeyError> {
         let not_key = || KeyError::NotPublicKey(origin.to_owned());
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
-            .ok_or_else(not_key)?;
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("untrusted comment:")).ok_or_else(not_key)?;
         let raw = BASE64_STANDARD.decode(line).map_err(|_| not_key())?;
         if raw.len() != 42 || &raw[..2] != b"Ed" {
             return Err(not_key());
@@ -265,7 +261,10 @@ impl PublicKey {
     }
 
     /// A streaming verifier of `signature` (prehashed only), fed with `update` as bytes pass.
-    pub fn stream_verifier<'a>(&'a self, signature: &'a minisign_verify::Signature) -> Result<minisign_verify::StreamVerifier<'a>, SignatureError> {
+    pub fn stream_verifier<'a>(
+        &'a self,
+        signature: &'a minisign_verify::Signature,
+    ) -> Result<minisign_verify::StreamVerifier<'a>, SignatureError> {
         self.inner.verify_stream(signature).map_err(|e| match e {
             minisign_verify::Error::UnexpectedKeyId => SignatureError::Invalid(self.key_id),
             _ => SignatureError::Legacy,

@@ -52,7 +52,9 @@ pub enum WriteError {
         source: io::Error,
     },
     /// A source had other bytes than the manifest says (a corrupted cache file, say).
-    #[error("source of bundle entry `{path}` has sha256 {actual} and {actual_size} bytes, the manifest says {expected} and {expected_size} bytes")]
+    #[error(
+        "source of bundle entry `{path}` has sha256 {actual} and {actual_size} bytes, the manifest says {expected} and {expected_size} bytes"
+    )]
     Mismatch {
         /// The entry.
         path: EntryPath,
@@ -153,7 +155,13 @@ impl Write for ChannelWriter {
     }
 }
 
-fn write_entries(out: ChannelWriter, options: WriterOptions, manifest: &Manifest, manifest_signature: &str, source: &mut dyn EntrySource) -> Result<(), WriteError> {
+fn write_entries(
+    out: ChannelWriter,
+    options: WriterOptions,
+    manifest: &Manifest,
+    manifest_signature: &str,
+    source: &mut dyn EntrySource,
+) -> Result<(), WriteError> {
     let io_err = |path: &str| {
         let path = path.to_owned();
         move |source| WriteError::Io { path, source }
@@ -166,7 +174,8 @@ fn write_entries(out: ChannelWriter, options: WriterOptions, manifest: &Manifest
         let verified = source.verified(entry);
         let reader = source.open(entry).map_err(io_err(entry.path.as_str()))?;
         let mut hasher = (!verified).then(Hasher::default);
-        let actual_size = tar.append(entry.path.as_str(), entry.size, options.mtime, reader, hasher.as_mut()).map_err(io_err(entry.path.as_str()))?;
+        let actual_size =
+            tar.append(entry.path.as_str(), entry.size, options.mtime, reader, hasher.as_mut()).map_err(io_err(entry.path.as_str()))?;
         let actual = hasher.map_or(entry.sha256, Hasher::finish);
         if actual != entry.sha256 || actual_size != entry.size {
             return Err(WriteError::Mismatch {

@@ -172,7 +172,9 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
     if matches!(options.runtime.as_deref(), Some("cri-o" | "docker")) {
         return import_staged(options).await;
     }
-    let channel = containerd_client::connect(&options.socket).await.map_err(|source| ImportError::Connect { socket: options.socket.clone(), source })?;
+    let channel = containerd_client::connect(&options.socket)
+        .await
+        .map_err(|source| ImportError::Connect { socket: options.socket.clone(), source })?;
     let mut cri = Cri::new(channel.clone());
     let (runtime, _) = cri.version().await?;
     if runtime == "cri-o" || runtime == "docker" {
@@ -201,7 +203,17 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
     let (file, reading) = open_bundle(options)?;
     let (events, arrived) = tokio::sync::mpsc::unbounded_channel();
     let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), options.snapshotter.clone(), arrived)));
-    let mut sink = Sink { handle: Handle::current(), containerd: containerd.clone(), arch: options.arch.clone(), dry_run: options.dry_run, small: BTreeMap::new(), wanted: HashMap::new(), configs: BTreeMap::new(), written: 0, events };
+    let mut sink = Sink {
+        handle: Handle::current(),
+        containerd: containerd.clone(),
+        arch: options.arch.clone(),
+        dry_run: options.dry_run,
+        small: BTreeMap::new(),
+        wanted: HashMap::new(),
+        configs: BTreeMap::new(),
+        written: 0,
+        events,
+    };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
     let (verified, mut sink) = tokio::task::spawn_blocking(move || {
         let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut sink);
@@ -233,7 +245,11 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
         (false, 0) => "present",
         (false, _) => "imported",
     };
-    let report: Vec<ImportedImage> = manifest.images.iter().map(|i| ImportedImage { name: i.name.clone(), digest: i.digest, size: i.size, status: status.into() }).collect();
+    let report: Vec<ImportedImage> = manifest
+        .images
+        .iter()
+        .map(|i| ImportedImage { name: i.name.clone(), digest: i.digest, size: i.size, status: status.into() })
+        .collect();
     if !options.dry_run {
         let mut missing = Vec::new();
         for image in &manifest.images {
@@ -310,7 +326,8 @@ async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportErr
     let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
     let (file, reading) = open_bundle(&options)?;
     let mut sink = StagingSink { dir: staging.path().to_owned(), arch: options.arch.clone() };
-    let (keys, signature, bundle_path, dry_run) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
+    let (keys, signature, bundle_path, dry_run) =
+        (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
     let manifest = tokio::task::spawn_blocking(move || {
         let mut discard = ArchOnly(sink.arch.clone());
         let target: &mut dyn EntrySink = if dry_run { &mut discard } else { &mut sink };
@@ -323,8 +340,17 @@ async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportErr
         let (socket, layout, images) = (options.docker_socket.clone(), staging.path().join("oci"), manifest.images.clone());
         tokio::task::spawn_blocking(move || -> Result<(), crate::runtime::docker::DockerError> {
             crate::runtime::docker::load(&socket, &layout, &images)?;
-            let missing: Vec<&str> = images.iter().filter(|i| !i.name.contains('@')).filter(|i| !crate::runtime::docker::has_image(&socket, &i.name).unwrap_or(false)).map(|i| i.name.as_str()).collect();
-            if missing.is_empty() { Ok(()) } else { Err(crate::runtime::docker::DockerError::Load(format!("not present after loading: {}", missing.join(", ")))) }
+            let missing: Vec<&str> = images
+                .iter()
+                .filter(|i| !i.name.contains('@'))
+                .filter(|i| !crate::runtime::docker::has_image(&socket, &i.name).unwrap_or(false))
+                .map(|i| i.name.as_str())
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(crate::runtime::docker::DockerError::Load(format!("not present after loading: {}", missing.join(", "))))
+            }
         })
         .await
         .map_err(|e| ImportError::Join(e.to_string()))??;
@@ -333,7 +359,9 @@ async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportErr
     for image in &manifest.images {
         if !dry_run && !docker {
             let (layout, name, arch) = (staging.path().join("oci"), image.name.clone(), manifest.arch.clone());
-            tokio::task::spawn_blocking(move || crate::runtime::crio::copy_image(&layout, &name, &arch)).await.map_err(|e| ImportError::Join(e.to_string()))??;
+            tokio::task::spawn_blocking(move || crate::runtime::crio::copy_image(&layout, &name, &arch))
+                .await
+                .map_err(|e| ImportError::Join(e.to_string()))??;
         }
         let status = if dry_run { "would import" } else { "imported" };
         images.push(ImportedImage { name: image.name.clone(), digest: image.digest, size: image.size, status: status.into() });
@@ -374,7 +402,10 @@ struct ArchOnly(String);
 impl EntrySink for ArchOnly {
     fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
         if manifest.arch != self.0 {
-            return Err(io::Error::other(format!("the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway", manifest.arch, self.0, self.0, manifest.arch)));
+            return Err(io::Error::other(format!(
+                "the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway",
+                manifest.arch, self.0, self.0, manifest.arch
+            )));
         }
         Ok(())
     }
@@ -395,8 +426,10 @@ struct LayerJob {
 /// The layer chain of `image`, as containerd computes chain ids.
 fn layer_jobs(image: &Image, small: &BTreeMap<Digest, Vec<u8>>) -> Result<Vec<LayerJob>, ImportError> {
     let bad = |reason: String| ImportError::Image { image: image.name.clone(), reason };
-    let manifest: ManifestJson = serde_json::from_slice(small.get(&image.digest).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("manifest: {e}")))?;
-    let config: ConfigJson = serde_json::from_slice(small.get(&image.config).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("config: {e}")))?;
+    let manifest: ManifestJson =
+        serde_json::from_slice(small.get(&image.digest).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("manifest: {e}")))?;
+    let config: ConfigJson =
+        serde_json::from_slice(small.get(&image.config).map_or(&[][..], Vec::as_slice)).map_err(|e| bad(format!("config: {e}")))?;
     if manifest.layers.len() != config.rootfs.diff_ids.len() {
         return Err(bad("manifest and config disagree on the number of layers".into()));
     }
@@ -409,7 +442,12 @@ fn chain_jobs(manifest: &ManifestJson, config: &ConfigJson) -> Vec<LayerJob> {
     let mut jobs = Vec::new();
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
         let chain = if parent.is_empty() { diff_id.clone() } else { Digest::of(format!("{parent} {diff_id}").as_bytes()).to_string() };
-        let descriptor = Descriptor { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, annotations: HashMap::new() };
+        let descriptor = Descriptor {
+            media_type: layer.media_type.clone(),
+            digest: layer.digest.clone(),
+            size: layer.size,
+            annotations: HashMap::new(),
+        };
         jobs.push(LayerJob { parent: std::mem::replace(&mut parent, chain.clone()), chain, diff_id: diff_id.clone(), layer: descriptor });
     }
     jobs
@@ -418,7 +456,13 @@ fn chain_jobs(manifest: &ManifestJson, config: &ConfigJson) -> Vec<LayerJob> {
 /// Unpacks every image's layers into `snapshotter`. Layers at the same depth are independent
 /// (their parents exist), so they are applied concurrently: containerd decompresses and writes
 /// each on its own, and that is where an import spends its time.
-async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image], small: &BTreeMap<Digest, Vec<u8>>, quiet: bool) -> Result<(), ImportError> {
+async fn unpack_all(
+    containerd: &Containerd,
+    snapshotter: &str,
+    images: &[Image],
+    small: &BTreeMap<Digest, Vec<u8>>,
+    quiet: bool,
+) -> Result<(), ImportError> {
     let chains = images.iter().map(|i| layer_jobs(i, small)).collect::<Result<Vec<_>, _>>()?;
     let depth = chains.iter().map(Vec::len).max().unwrap_or(0);
     let distinct: std::collections::BTreeSet<&str> = chains.iter().flatten().map(|j| j.chain.as_str()).collect();
@@ -431,7 +475,8 @@ async fn unpack_all(containerd: &Containerd, snapshotter: &str, images: &[Image]
         futures_util::stream::iter(jobs)
             .map(|job| async move {
                 containerd.unpack_layer(snapshotter, &job.parent, &job.chain, &job.layer).await?;
-                let digest: Digest = job.layer.digest.parse().map_err(|e| ImportError::Image { image: job.layer.digest.clone(), reason: format!("{e}") })?;
+                let digest: Digest =
+                    job.layer.digest.parse().map_err(|e| ImportError::Image { image: job.layer.digest.clone(), reason: format!("{e}") })?;
                 containerd.label_blob(&digest, HashMap::from([("containerd.io/uncompressed".to_owned(), job.diff_id.clone())])).await?;
                 step.inc(1);
                 Ok::<_, ImportError>(())
@@ -481,14 +526,20 @@ async fn eager_unpack(containerd: Containerd, snapshotter: String, mut arrived: 
             }
             started.insert(job.chain.clone());
             let (containerd, snapshotter) = (containerd.clone(), snapshotter.clone());
-            running.spawn(async move { containerd.unpack_layer(&snapshotter, &job.parent, &job.chain, &job.layer).await.ok().map(|_| job.chain) });
+            running.spawn(async move {
+                containerd.unpack_layer(&snapshotter, &job.parent, &job.chain, &job.layer).await.ok().map(|_| job.chain)
+            });
         }
     }
 }
 
 /// Layers whose blob and parent are in and that nobody started yet. Manifests are recognised by
 /// their shape among the kept blobs; their configs must have arrived too.
-fn ready_layers(blobs: &BTreeMap<Digest, Vec<u8>>, done: &std::collections::BTreeSet<String>, started: &std::collections::BTreeSet<String>) -> Vec<LayerJob> {
+fn ready_layers(
+    blobs: &BTreeMap<Digest, Vec<u8>>,
+    done: &std::collections::BTreeSet<String>,
+    started: &std::collections::BTreeSet<String>,
+) -> Vec<LayerJob> {
     #[derive(serde::Deserialize)]
     struct WithConfig {
         config: Option<LayerJson>,
@@ -496,7 +547,11 @@ fn ready_layers(blobs: &BTreeMap<Digest, Vec<u8>>, done: &std::collections::BTre
     let mut ready = Vec::new();
     for bytes in blobs.values().filter(|b| !b.is_empty()) {
         let Ok(WithConfig { config: Some(config) }) = serde_json::from_slice::<WithConfig>(bytes) else { continue };
-        let (Ok(manifest), Some(config_bytes)) = (serde_json::from_slice::<ManifestJson>(bytes), config.digest.parse().ok().and_then(|d: Digest| blobs.get(&d))) else { continue };
+        let (Ok(manifest), Some(config_bytes)) =
+            (serde_json::from_slice::<ManifestJson>(bytes), config.digest.parse().ok().and_then(|d: Digest| blobs.get(&d)))
+        else {
+            continue;
+        };
         let Ok(config) = serde_json::from_slice::<ConfigJson>(config_bytes) else { continue };
         // The lowest layer not done yet is the only candidate of this image.
         if let Some(job) = chain_jobs(&manifest, &config).into_iter().find(|j| !done.contains(&j.chain)) {
@@ -601,4 +656,3 @@ impl EntrySink for Sink {
         Ok(())
     }
 }
-

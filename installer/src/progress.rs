@@ -19,7 +19,11 @@ impl Step {
     pub fn start(what: &str, total: u64, bytes: bool, quiet: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let target = if terminal && !quiet { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let template = if bytes { "{prefix:>12} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} [{wide_bar}] {eta}" } else { "{prefix:>12} {pos:>5}/{len:5} [{wide_bar}]" };
+        let template = if bytes {
+            "{prefix:>12} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} [{wide_bar}] {eta}"
+        } else {
+            "{prefix:>12} {pos:>5}/{len:5} [{wide_bar}]"
+        };
         let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
         let bar = ProgressBar::with_draw_target(Some(total), target).with_style(style).with_prefix(what.to_owned());
         Self { bar, plain: !terminal && !quiet, what: what.to_owned(), started: Instant::now() }

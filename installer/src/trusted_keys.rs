@@ -47,7 +47,8 @@ fn keys_in(dir: &Path) -> Result<Vec<PathBuf>, TrustedKeyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(source) => return Err(TrustedKeyError::Dir { dir: dir.to_owned(), source }),
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "pub")).collect();
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "pub")).collect();
     paths.sort();
     Ok(paths)
 }

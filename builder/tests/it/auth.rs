@@ -14,12 +14,25 @@ use crate::airbundle;
 fn build(registry: &TokenRegistry, home: &Path) -> Command {
     run_ok(airbundle().args(["keygen", "--force", "--name", "k", "--output-dir"]).arg(home));
     let mut cmd = airbundle();
-    cmd.args(["build", "--kubernetes-version", "v1.31.2", "--arch", "amd64", "--plain-http", "--quiet", "--mirror", registry.registry.addr()])
-        .arg("--signing-key").arg(home.join("k.key"))
-        .arg("--output-dir").arg(home.join("out"))
-        .arg("--cache-dir").arg(home.join("cache"))
-        .env("HOME", home)
-        .env_remove("DOCKER_CONFIG");
+    cmd.args([
+        "build",
+        "--kubernetes-version",
+        "v1.31.2",
+        "--arch",
+        "amd64",
+        "--plain-http",
+        "--quiet",
+        "--mirror",
+        registry.registry.addr(),
+    ])
+    .arg("--signing-key")
+    .arg(home.join("k.key"))
+    .arg("--output-dir")
+    .arg(home.join("out"))
+    .arg("--cache-dir")
+    .arg(home.join("cache"))
+    .env("HOME", home)
+    .env_remove("DOCKER_CONFIG");
     cmd
 }
 

@@ -17,15 +17,18 @@ fn writes_one_bundle_per_arch_with_each_platforms_digests() {
         let m = manifest_of(&bundle);
         assert_eq!((m.kubernetes_version.as_str(), m.arch.as_str(), m.os.as_str()), ("v1.31.2", arch, "linux"));
         let names: Vec<&str> = m.images.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(names, [
-            "registry.k8s.io/kube-apiserver:v1.31.2",
-            "registry.k8s.io/kube-controller-manager:v1.31.2",
-            "registry.k8s.io/kube-scheduler:v1.31.2",
-            "registry.k8s.io/kube-proxy:v1.31.2",
-            "registry.k8s.io/coredns/coredns:v1.11.3",
-            "registry.k8s.io/pause:3.10",
-            "registry.k8s.io/etcd:3.5.15-0",
-        ]);
+        assert_eq!(
+            names,
+            [
+                "registry.k8s.io/kube-apiserver:v1.31.2",
+                "registry.k8s.io/kube-controller-manager:v1.31.2",
+                "registry.k8s.io/kube-scheduler:v1.31.2",
+                "registry.k8s.io/kube-proxy:v1.31.2",
+                "registry.k8s.io/coredns/coredns:v1.11.3",
+                "registry.k8s.io/pause:3.10",
+                "registry.k8s.io/etcd:3.5.15-0",
+            ]
+        );
         for (image, pushed) in m.images.iter().zip(&s.pushed) {
             assert_eq!(image.digest.to_string(), pushed.manifests[arch], "{}", image.name);
             assert_eq!(image.index_digest.map(|d| d.to_string()), Some(pushed.index_digest.clone()));
@@ -74,14 +77,18 @@ fn source_date_epoch_sets_creation_time_and_mtimes() {
     run_ok(s.build(s.registry.addr(), &out, &s.path("cache"), &["--arch", "amd64"]).env("SOURCE_DATE_EPOCH", "1700000000"));
     let bundle = out.join("kubernetes-v1.31.2-linux-amd64.tar.zst");
     assert_eq!(manifest_of(&bundle).created, "2023-11-14T22:13:20Z");
-    let verbose = run_ok(std::process::Command::new("sh").arg("-c").arg(format!("zstd -dc '{}' | tar -tv --full-time | head -3", bundle.display())));
+    let verbose =
+        run_ok(std::process::Command::new("sh").arg("-c").arg(format!("zstd -dc '{}' | tar -tv --full-time | head -3", bundle.display())));
     assert!(verbose.lines().all(|l| l.contains("0/0") && l.contains("2023-11-14 22:13:20") && l.starts_with("-rw-r--r--")), "{verbose}");
 }
 
 #[test]
 fn list_images_prints_kubeadms_list() {
     let out = run_ok(airbundle().args(["list-images", "--kubernetes-version", "v1.31.2"]));
-    assert_eq!(out, "registry.k8s.io/kube-apiserver:v1.31.2\nregistry.k8s.io/kube-controller-manager:v1.31.2\nregistry.k8s.io/kube-scheduler:v1.31.2\nregistry.k8s.io/kube-proxy:v1.31.2\nregistry.k8s.io/coredns/coredns:v1.11.3\nregistry.k8s.io/pause:3.10\nregistry.k8s.io/etcd:3.5.15-0\n");
+    assert_eq!(
+        out,
+        "registry.k8s.io/kube-apiserver:v1.31.2\nregistry.k8s.io/kube-controller-manager:v1.31.2\nregistry.k8s.io/kube-scheduler:v1.31.2\nregistry.k8s.io/kube-proxy:v1.31.2\nregistry.k8s.io/coredns/coredns:v1.11.3\nregistry.k8s.io/pause:3.10\nregistry.k8s.io/etcd:3.5.15-0\n"
+    );
     let err = testkit::run_fails(airbundle().args(["list-images", "--kubernetes-version", "v1.29.0"]));
     assert!(err.starts_with("error: ") && err.contains("v1.31.x") && err.lines().count() == 1, "{err}");
 }
@@ -89,11 +96,31 @@ fn list_images_prints_kubeadms_list() {
 #[test]
 fn extra_images_and_overrides_are_carried() {
     let s = Setup::with_images(&[
-        ("kube-apiserver", "v1.31.2"), ("kube-controller-manager", "v1.31.2"), ("kube-scheduler", "v1.31.2"), ("kube-proxy", "v1.31.2"),
-        ("coredns/coredns", "v1.11.4"), ("pause", "3.10"), ("etcd", "3.5.16-0"), ("calico/node", "v3.28.0"),
+        ("kube-apiserver", "v1.31.2"),
+        ("kube-controller-manager", "v1.31.2"),
+        ("kube-scheduler", "v1.31.2"),
+        ("kube-proxy", "v1.31.2"),
+        ("coredns/coredns", "v1.11.4"),
+        ("pause", "3.10"),
+        ("etcd", "3.5.16-0"),
+        ("calico/node", "v3.28.0"),
     ]);
     let out = s.path("out");
-    run_ok(s.build(s.registry.addr(), &out, &s.path("cache"), &["--arch", "amd64", "--etcd-version", "3.5.16-0", "--coredns-version", "v1.11.4", "--extra-image", "docker.io/calico/node:v3.28.0"]));
+    run_ok(s.build(
+        s.registry.addr(),
+        &out,
+        &s.path("cache"),
+        &[
+            "--arch",
+            "amd64",
+            "--etcd-version",
+            "3.5.16-0",
+            "--coredns-version",
+            "v1.11.4",
+            "--extra-image",
+            "docker.io/calico/node:v3.28.0",
+        ],
+    ));
     let m = manifest_of(&out.join("kubernetes-v1.31.2-linux-amd64.tar.zst"));
     let names: Vec<&str> = m.images.iter().map(|i| i.name.as_str()).collect();
     assert!(names.contains(&"registry.k8s.io/etcd:3.5.16-0") && names.contains(&"registry.k8s.io/coredns/coredns:v1.11.4"), "{names:?}");
@@ -108,7 +135,13 @@ fn progress_is_plain_lines_when_stderr_is_not_a_terminal() {
     let out = testkit::run(std::process::Command::new(cmd.get_program()).args(&args).env("HOME", s.dir.path()));
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for expected in ["resolving 7 images for linux/amd64", "pulling 15 blobs", "pulled kube-apiserver", "packing kubernetes-v1.31.2-linux-amd64.tar.zst", "wrote kubernetes-v1.31.2-linux-amd64.tar.zst"] {
+    for expected in [
+        "resolving 7 images for linux/amd64",
+        "pulling 15 blobs",
+        "pulled kube-apiserver",
+        "packing kubernetes-v1.31.2-linux-amd64.tar.zst",
+        "wrote kubernetes-v1.31.2-linux-amd64.tar.zst",
+    ] {
         assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
     }
     assert!(!err.contains('\u{1b}'), "terminal escapes in plain output:\n{err}");

@@ -11,11 +11,14 @@ fn files_in(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn server_errors_and_resets_are_retried() {
     let s = Setup::new();
-    let proxy = FaultProxy::start(s.registry.addr(), vec![
-        Fault::Status { pattern: "/blobs/".into(), status: 500, times: 3 },
-        Fault::Status { pattern: "/manifests/".into(), status: 503, times: 2 },
-        Fault::Reset { pattern: "/blobs/".into(), times: 2 },
-    ]);
+    let proxy = FaultProxy::start(
+        s.registry.addr(),
+        vec![
+            Fault::Status { pattern: "/blobs/".into(), status: 500, times: 3 },
+            Fault::Status { pattern: "/manifests/".into(), status: 503, times: 2 },
+            Fault::Reset { pattern: "/blobs/".into(), times: 2 },
+        ],
+    );
     let out = s.path("out");
     run_ok(s.build(proxy.addr(), &out, &s.path("cache"), &["--arch", "amd64"]));
     assert!(out.join("kubernetes-v1.31.2-linux-amd64.tar.zst").is_file());
@@ -61,7 +64,10 @@ fn corrupted_cache_blob_is_evicted_and_the_next_build_succeeds() {
     assert!(err.contains(&layer[..]) && err.contains("run the build again"), "{err}");
     assert_eq!(files_in(&s.path("two")), Vec::<String>::new());
     run_ok(s.build(s.registry.addr(), &s.path("two"), &cache, &["--arch", "amd64"]));
-    assert_eq!(fs_err::read(s.path("one/kubernetes-v1.31.2-linux-amd64.tar.zst")).unwrap(), fs_err::read(s.path("two/kubernetes-v1.31.2-linux-amd64.tar.zst")).unwrap());
+    assert_eq!(
+        fs_err::read(s.path("one/kubernetes-v1.31.2-linux-amd64.tar.zst")).unwrap(),
+        fs_err::read(s.path("two/kubernetes-v1.31.2-linux-amd64.tar.zst")).unwrap()
+    );
 }
 
 #[test]

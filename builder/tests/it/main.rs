@@ -8,8 +8,8 @@ mod faults;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use testkit::{Registry, run_ok};
 use testkit::image::{CATALOG_V1_31_2, PushedImage, seed_catalog};
+use testkit::{Registry, run_ok};
 
 /// A seeded registry, a signing key and a scratch directory.
 pub struct Setup {

@@ -18,7 +18,10 @@ pub struct Keys {
 
 pub fn keys() -> Keys {
     let pair = generate_key_pair(None, "test").unwrap();
-    Keys { secret: SigningKey::from_text(&pair.secret, None, "test.key").unwrap(), public: PublicKey::from_text(&pair.public, "test.pub").unwrap() }
+    Keys {
+        secret: SigningKey::from_text(&pair.secret, None, "test.key").unwrap(),
+        public: PublicKey::from_text(&pair.public, "test.pub").unwrap(),
+    }
 }
 
 /// Contents of the sample bundle: a small config, and a larger incompressible blob.
@@ -45,7 +48,10 @@ pub fn manifest_for(files: &[(String, Vec<u8>)]) -> Manifest {
         builder: BuilderInfo { name: "airbundle".into(), version: "test".into() },
         created: "1970-01-01T00:00:00Z".into(),
         images: vec![],
-        entries: files.iter().map(|(p, d)| Entry { path: EntryPath::new(p).unwrap(), size: d.len() as u64, sha256: Digest::of(d) }).collect(),
+        entries: files
+            .iter()
+            .map(|(p, d)| Entry { path: EntryPath::new(p).unwrap(), size: d.len() as u64, sha256: Digest::of(d) })
+            .collect(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The mutation corpus.
 
-use bundle::manifest::MANIFEST_PATH;
 use bundle::VerifyError;
+use bundle::manifest::MANIFEST_PATH;
 
 use crate::{Raw, body, contents, craft, head, keys, manifest_for, pristine, pristine_signed, verify, verify_file};
 
@@ -29,7 +29,11 @@ fn flipping_any_single_byte_is_detected_with_the_detached_signature() {
         for mask in [0x01u8, 0x80] {
             let mut bad = good.clone();
             bad[i] ^= mask;
-            assert!(verify_file(&bad, std::slice::from_ref(&k.public), &file_signature).is_err(), "flip {mask:#x} at byte {i} of {} went unnoticed", good.len());
+            assert!(
+                verify_file(&bad, std::slice::from_ref(&k.public), &file_signature).is_err(),
+                "flip {mask:#x} at byte {i} of {} went unnoticed",
+                good.len()
+            );
             checked += 1;
         }
     }
@@ -72,7 +76,10 @@ fn truncation_anywhere_is_detected() {
     let good = pristine(&k);
     for len in (0..good.len()).step_by(97).chain([good.len() - 1, good.len() - 4, 1, 0]) {
         let err = refused(&good[..len], &k);
-        assert!(matches!(err, VerifyError::Corrupt { .. } | VerifyError::NoManifest(_) | VerifyError::NoSignature(_) | VerifyError::Missing(_)), "at {len}: {err}");
+        assert!(
+            matches!(err, VerifyError::Corrupt { .. } | VerifyError::NoManifest(_) | VerifyError::NoSignature(_) | VerifyError::Missing(_)),
+            "at {len}: {err}"
+        );
     }
 }
 
@@ -137,7 +144,13 @@ fn duplicate_entry_is_refused() {
 #[test]
 fn links_directories_and_devices_are_refused() {
     let k = keys();
-    for (kind, link) in [(tar::EntryType::Symlink, &b"/etc/passwd"[..]), (tar::EntryType::Link, b"oci/oci-layout"), (tar::EntryType::Directory, b""), (tar::EntryType::Char, b""), (tar::EntryType::Fifo, b"")] {
+    for (kind, link) in [
+        (tar::EntryType::Symlink, &b"/etc/passwd"[..]),
+        (tar::EntryType::Link, b"oci/oci-layout"),
+        (tar::EntryType::Directory, b""),
+        (tar::EntryType::Char, b""),
+        (tar::EntryType::Fifo, b""),
+    ] {
         let mut b = body();
         b[0] = Raw { name: b"configs/kubeadm-config.yaml".to_vec(), kind, data: vec![], link, header_size: None };
         let err = with_body(&k, b);
@@ -203,6 +216,12 @@ fn re_signed_comment_must_match_the_manifest() {
 #[test]
 fn oversized_manifest_is_refused_before_reading_it() {
     let k = keys();
-    let entries = vec![Raw { name: MANIFEST_PATH.as_bytes().to_vec(), kind: tar::EntryType::Regular, data: vec![], link: b"", header_size: Some(1 << 30) }];
+    let entries = vec![Raw {
+        name: MANIFEST_PATH.as_bytes().to_vec(),
+        kind: tar::EntryType::Regular,
+        data: vec![],
+        link: b"",
+        header_size: Some(1 << 30),
+    }];
     assert!(matches!(refused(&craft(&entries), &k), VerifyError::TooLarge { .. } | VerifyError::Corrupt { .. }));
 }

@@ -20,7 +20,19 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
     };
     let file_signature = super::verify::detached_signature(&args.bundle, None)?;
     let arch = args.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
-    let options = ImportOptions { bundle: args.bundle, file_signature, keys, socket, snapshotter: args.snapshotter, arch, dry_run: args.dry_run, runtime: args.runtime, staging_dir: args.staging_dir, quiet: args.quiet, docker_socket: args.docker_socket };
+    let options = ImportOptions {
+        bundle: args.bundle,
+        file_signature,
+        keys,
+        socket,
+        snapshotter: args.snapshotter,
+        arch,
+        dry_run: args.dry_run,
+        runtime: args.runtime,
+        staging_dir: args.staging_dir,
+        quiet: args.quiet,
+        docker_socket: args.docker_socket,
+    };
     let report = import::import(options).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<56} {:<71} {:>10}  STATUS", "IMAGE", "DIGEST", "SIZE")?;
@@ -31,26 +43,41 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         && runtime != bundle
     {
         let drop_in = report.configs.get("configs/containerd/v2/airadm.toml").cloned().unwrap_or_default();
-        writeln!(out, "\nwarning: containerd's sandbox image is {runtime}, the bundle's is {bundle}: the first pod would try to pull it.\nInstall this drop-in (imported by containerd's config) and restart containerd (containerd 2.x: configs/containerd/v3/airadm.toml of the bundle):\n\n{drop_in}")?;
+        writeln!(
+            out,
+            "\nwarning: containerd's sandbox image is {runtime}, the bundle's is {bundle}: the first pod would try to pull it.\nInstall this drop-in (imported by containerd's config) and restart containerd (containerd 2.x: configs/containerd/v3/airadm.toml of the bundle):\n\n{drop_in}"
+        )?;
     }
     Ok(())
 }
 
 /// `airadm images list`: what the bundle holds (read without checking the signature).
 pub fn list(args: ImagesListArgs) -> anyhow::Result<()> {
-    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(&args.bundle)?)).with_context(|| format!("`{}`", args.bundle.display()))?;
+    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(&args.bundle)?))
+        .with_context(|| format!("`{}`", args.bundle.display()))?;
     let mut out = std::io::stdout().lock();
     for image in &manifest.images {
-        writeln!(out, "{:<56} {}  {:>10}  {}/{}", image.name, image.digest, HumanBytes(image.size).to_string(), image.platform.os, image.platform.architecture)?;
+        writeln!(
+            out,
+            "{:<56} {}  {:>10}  {}/{}",
+            image.name,
+            image.digest,
+            HumanBytes(image.size).to_string(),
+            image.platform.os,
+            image.platform.architecture
+        )?;
     }
     Ok(())
 }
 
 /// `airadm images check`: which bundle images the runtime shows over CRI; fails if one is missing.
 pub async fn check(args: ImagesCheckArgs) -> anyhow::Result<()> {
-    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(&args.bundle)?)).with_context(|| format!("`{}`", args.bundle.display()))?;
+    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(&args.bundle)?))
+        .with_context(|| format!("`{}`", args.bundle.display()))?;
     let socket = runtime::socket_path(args.cri_socket.as_deref(), Path::new("/"))?;
-    let channel = containerd_client::connect(&socket).await.with_context(|| format!("container runtime socket `{}` does not answer", socket.display()))?;
+    let channel = containerd_client::connect(&socket)
+        .await
+        .with_context(|| format!("container runtime socket `{}` does not answer", socket.display()))?;
     let mut cri = Cri::new(channel);
     let mut missing = Vec::new();
     let mut out = std::io::stdout().lock();
@@ -61,6 +88,11 @@ pub async fn check(args: ImagesCheckArgs) -> anyhow::Result<()> {
             missing.push(image.name.clone());
         }
     }
-    anyhow::ensure!(missing.is_empty(), "the runtime lacks {}: run `airadm images import --bundle {}`", missing.join(", "), args.bundle.display());
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the runtime lacks {}: run `airadm images import --bundle {}`",
+        missing.join(", "),
+        args.bundle.display()
+    );
     Ok(())
 }

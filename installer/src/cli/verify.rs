@@ -22,8 +22,18 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     writeln!(
         std::io::stdout().lock(),
         "{}: OK: Kubernetes {} {}/{}, {} images, {} entries, signed by key {}{}",
-        args.bundle.display(), m.kubernetes_version, m.os, m.arch, m.images.len(), m.entries.len() + 2, verified.signer,
-        if file_signature.is_some() { ", detached signature OK" } else { " (no detached .minisig found: content checked by the embedded signature)" }
+        args.bundle.display(),
+        m.kubernetes_version,
+        m.os,
+        m.arch,
+        m.images.len(),
+        m.entries.len() + 2,
+        verified.signer,
+        if file_signature.is_some() {
+            ", detached signature OK"
+        } else {
+            " (no detached .minisig found: content checked by the embedded signature)"
+        }
     )?;
     Ok(())
 }

@@ -69,7 +69,10 @@ impl Containerd {
     /// content written through this connection until images reference it.
     pub async fn begin_lease(&mut self, id: &str, expires: &str) -> Result<(), ContainerdError> {
         let labels = HashMap::from([("containerd.io/gc.expire".to_owned(), expires.to_owned())]);
-        LeasesClient::new(self.channel.clone()).create(self.request(CreateLeaseRequest { id: id.into(), labels })).await.map_err(fail("Leases.Create", id))?;
+        LeasesClient::new(self.channel.clone())
+            .create(self.request(CreateLeaseRequest { id: id.into(), labels }))
+            .await
+            .map_err(fail("Leases.Create", id))?;
         self.lease = Some(id.to_owned());
         Ok(())
     }
@@ -77,7 +80,10 @@ impl Containerd {
     /// Deletes the lease; unreferenced content written under it becomes garbage.
     pub async fn end_lease(&mut self) -> Result<(), ContainerdError> {
         let Some(id) = self.lease.take() else { return Ok(()) };
-        LeasesClient::new(self.channel.clone()).delete(self.request(DeleteLeaseRequest { id: id.clone(), sync: false })).await.map_err(fail("Leases.Delete", id))?;
+        LeasesClient::new(self.channel.clone())
+            .delete(self.request(DeleteLeaseRequest { id: id.clone(), sync: false }))
+            .await
+            .map_err(fail("Leases.Delete", id))?;
         Ok(())
     }
 
@@ -92,10 +98,22 @@ impl Containerd {
 
     /// Streams a blob into the content store; containerd checks size and digest at commit.
     /// An interrupted earlier write of the same blob is resumed.
-    pub async fn write_blob(&self, digest: &Digest, size: u64, labels: HashMap<String, String>, mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Result<(), ContainerdError> {
+    pub async fn write_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        labels: HashMap<String, String>,
+        mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Result<(), ContainerdError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
         let expected = digest.to_string();
-        let stat = WriteContentRequest { action: WriteAction::Stat as i32, r#ref: format!("airadm-{}", digest.hex()), total: size as i64, expected: expected.clone(), ..Default::default() };
+        let stat = WriteContentRequest {
+            action: WriteAction::Stat as i32,
+            r#ref: format!("airadm-{}", digest.hex()),
+            total: size as i64,
+            expected: expected.clone(),
+            ..Default::default()
+        };
         // Queue the first message before awaiting the call: containerd answers headers only
         // after reading it.
         let _ = tx.send(stat).await;
@@ -116,7 +134,12 @@ impl Containerd {
             // Bytes containerd already has from an interrupted import are skipped.
             let skip = (resumed - offset).clamp(0, len) as usize;
             if skip < chunk.len() {
-                let write = WriteContentRequest { action: WriteAction::Write as i32, offset: offset + skip as i64, data: chunk[skip..].to_vec(), ..Default::default() };
+                let write = WriteContentRequest {
+                    action: WriteAction::Write as i32,
+                    offset: offset + skip as i64,
+                    data: chunk[skip..].to_vec(),
+                    ..Default::default()
+                };
                 if tx.send(write).await.is_err() {
                     break;
                 }
@@ -124,7 +147,8 @@ impl Containerd {
             }
             offset += len;
         }
-        let commit = WriteContentRequest { action: WriteAction::Commit as i32, total: size as i64, offset, expected, labels, ..Default::default() };
+        let commit =
+            WriteContentRequest { action: WriteAction::Commit as i32, total: size as i64, offset, expected, labels, ..Default::default() };
         let _ = tx.send(commit).await;
         next(responses.message().await).map_err(fail("Content.Commit", digest))?;
         Ok(())
@@ -153,7 +177,8 @@ impl Containerd {
         let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = format!("extract-airadm-{}-{attempt}-{chain_id}", std::process::id());
         let labels = HashMap::from([("containerd.io/snapshot.ref".to_owned(), chain_id.to_owned())]);
-        let prepare = PrepareSnapshotRequest { snapshotter: snapshotter.into(), key: key.clone(), parent: parent.into(), labels: labels.clone() };
+        let prepare =
+            PrepareSnapshotRequest { snapshotter: snapshotter.into(), key: key.clone(), parent: parent.into(), labels: labels.clone() };
         let mounts = snapshots.prepare(self.request(prepare)).await.map_err(fail("Snapshots.Prepare", chain_id))?.into_inner().mounts;
         let apply = ApplyRequest { diff: Some(layer.clone()), mounts, ..Default::default() };
         DiffClient::new(self.channel.clone()).apply(self.request(apply)).await.map_err(fail("Diff.Apply", &layer.digest))?;

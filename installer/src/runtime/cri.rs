@@ -34,7 +34,12 @@ impl Cri {
 
     /// `runtime_name runtime_version` (`containerd v1.6.20`).
     pub async fn version(&mut self) -> Result<(String, String), CriError> {
-        let v = self.runtime.version(VersionRequest { version: "v1".into() }).await.map_err(|source| CriError { call: "Version", source })?.into_inner();
+        let v = self
+            .runtime
+            .version(VersionRequest { version: "v1".into() })
+            .await
+            .map_err(|source| CriError { call: "Version", source })?
+            .into_inner();
         Ok((v.runtime_name, v.runtime_version))
     }
 
@@ -57,9 +62,11 @@ impl Cri {
     /// The sandbox (pause) image the runtime is configured with, if it says (containerd and
     /// CRI-O report their config in a verbose `Status`).
     pub async fn sandbox_image(&mut self) -> Result<Option<String>, CriError> {
-        let status = self.runtime.status(StatusRequest { verbose: true }).await.map_err(|source| CriError { call: "Status", source })?.into_inner();
+        let status =
+            self.runtime.status(StatusRequest { verbose: true }).await.map_err(|source| CriError { call: "Status", source })?.into_inner();
         let config = status.info.get("config").and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok());
-        let image = config.as_ref().and_then(|c| c.get("sandboxImage").or_else(|| c.pointer("/pinnedImages/sandbox"))).and_then(|v| v.as_str());
+        let image =
+            config.as_ref().and_then(|c| c.get("sandboxImage").or_else(|| c.pointer("/pinnedImages/sandbox"))).and_then(|v| v.as_str());
         Ok(image.map(str::to_owned))
     }
 }

@@ -10,7 +10,9 @@ use std::process::Command;
 #[derive(Debug, thiserror::Error)]
 pub enum CrioError {
     /// skopeo is not installed.
-    #[error("importing into CRI-O's containers-storage needs skopeo, which is not installed: apt-get install skopeo (or dnf install skopeo)")]
+    #[error(
+        "importing into CRI-O's containers-storage needs skopeo, which is not installed: apt-get install skopeo (or dnf install skopeo)"
+    )]
     NoSkopeo,
     /// skopeo failed.
     #[error("skopeo could not import `{image}` into containers-storage: {stderr}")]

@@ -35,7 +35,10 @@ pub enum DockerError {
 pub fn load(socket: &Path, layout: &Path, images: &[Image]) -> Result<(), DockerError> {
     let stream = UnixStream::connect(socket).map_err(|source| DockerError::Connect { socket: socket.to_owned(), source })?;
     let mut request = stream.try_clone()?;
-    write!(request, "POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")?;
+    write!(
+        request,
+        "POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )?;
     let mut body = Chunked(io::BufWriter::with_capacity(1 << 20, request));
     write_archive(&mut body, layout, images)?;
     body.finish()?;

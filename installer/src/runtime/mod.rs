@@ -82,7 +82,12 @@ mod tests {
     fn several_ask_for_the_flag() {
         let (root, _l) = root_with(&["/run/containerd/containerd.sock", "/var/run/cri-dockerd.sock"]);
         let err = socket_path(None, root.path()).unwrap_err().to_string();
-        assert!(err.contains("unix:///run/containerd/containerd.sock") && err.contains("unix:///var/run/cri-dockerd.sock") && err.contains("--cri-socket"), "{err}");
+        assert!(
+            err.contains("unix:///run/containerd/containerd.sock")
+                && err.contains("unix:///var/run/cri-dockerd.sock")
+                && err.contains("--cri-socket"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -48,11 +48,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
         )
         .unwrap();
         let log = fs_err::File::create(dir.path().join("log")).unwrap().into_parts().0;
-        let child = Command::new(binary).arg("--config").arg(dir.path().join("config.toml")).stdout(Stdio::null()).stderr(log).spawn().expect("start containerd");
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
         let me = Self { child, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !me.ctr(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "containerd did not start: {}", fs_err::read_to_string(me.dir.path().join("log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start: {}",
+                fs_err::read_to_string(me.dir.path().join("log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         me

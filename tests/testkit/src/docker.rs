@@ -20,10 +20,14 @@ impl Docker {
         let d = dir.path();
         let log = fs_err::File::create(d.join("log")).unwrap().into_parts().0;
         let child = Command::new(dockerd)
-            .arg("--data-root").arg(d.join("data"))
-            .arg("--exec-root").arg(d.join("exec"))
-            .arg("--pidfile").arg(d.join("docker.pid"))
-            .arg("--host").arg(format!("unix://{}", d.join("docker.sock").display()))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver", "vfs"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -32,7 +36,11 @@ impl Docker {
         let me = Self { child, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !me.docker(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "dockerd did not start: {}", fs_err::read_to_string(me.dir.path().join("log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not start: {}",
+                fs_err::read_to_string(me.dir.path().join("log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         me

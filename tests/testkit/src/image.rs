@@ -120,7 +120,9 @@ impl TestImage {
             let manifest_digest = put(&manifest);
             entries.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(), "platform": {"architecture": arch, "os": "linux"}}));
         }
-        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+        let index =
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}))
+                .unwrap();
         let index_digest = put(&index);
         fs_err::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
         let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": self.tag}}]});
@@ -206,16 +208,37 @@ pub fn seed_catalog_as(addr: &str, images: &[(&str, &str)], unique_size: usize, 
     let arches = ["amd64", "arm64"];
     let base: BTreeMap<&str, Layer> = arches
         .iter()
-        .map(|arch| (*arch, Layer::from_files(&[("hello.txt", format!("hello from {arch}\n").into_bytes(), 0o644), ("base.bin", noise(arch, 50_000), 0o644)])))
+        .map(|arch| {
+            (
+                *arch,
+                Layer::from_files(&[
+                    ("hello.txt", format!("hello from {arch}\n").into_bytes(), 0o644),
+                    ("base.bin", noise(arch, 50_000), 0o644),
+                ]),
+            )
+        })
         .collect();
     images
         .iter()
         .map(|(repository, tag)| {
             let platforms = arches
                 .iter()
-                .map(|arch| (arch.to_string(), vec![base[arch].clone(), Layer::noise(&format!("opt/{}", repository.replace('/', "-")), &format!("{repository}:{tag}/{arch}"), unique_size)]))
+                .map(|arch| {
+                    (
+                        arch.to_string(),
+                        vec![
+                            base[arch].clone(),
+                            Layer::noise(
+                                &format!("opt/{}", repository.replace('/', "-")),
+                                &format!("{repository}:{tag}/{arch}"),
+                                unique_size,
+                            ),
+                        ],
+                    )
+                })
                 .collect();
-            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms, docker_format: *repository == "pause" }.push_as(addr, creds)
+            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms, docker_format: *repository == "pause" }
+                .push_as(addr, creds)
         })
         .collect()
 }
@@ -239,7 +262,13 @@ pub fn seed_realistic_at(addr: &str, binaries: &[std::path::PathBuf], per_image:
             files.push(("etc/image-name".into(), format!("{repository}:{tag}\n").into_bytes(), 0o644));
             let refs: Vec<(&str, Vec<u8>, u32)> = files.iter().map(|(p, d, m)| (p.as_str(), d.clone(), *m)).collect();
             let layer = Layer::from_files_at(&refs, flate2::Compression::default());
-            TestImage { repository: (*repository).into(), tag: (*tag).into(), platforms: vec![("amd64".into(), vec![base.clone(), layer])], docker_format: false }.push(addr)
+            TestImage {
+                repository: (*repository).into(),
+                tag: (*tag).into(),
+                platforms: vec![("amd64".into(), vec![base.clone(), layer])],
+                docker_format: false,
+            }
+            .push(addr)
         })
         .collect()
 }

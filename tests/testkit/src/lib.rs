@@ -4,9 +4,9 @@
 //! A missing tool fails the test with the Debian package to install; nothing is skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
 
-pub mod image;
 pub mod containerd;
 pub mod docker;
+pub mod image;
 pub mod proxy;
 pub mod registry;
 
@@ -14,9 +14,9 @@ use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use image::{Layer, TestImage, seed_catalog, seed_catalog_as, seed_catalog_at, seed_realistic_at};
 pub use containerd::Containerd;
 pub use docker::Docker;
+pub use image::{Layer, TestImage, seed_catalog, seed_catalog_as, seed_catalog_at, seed_realistic_at};
 pub use proxy::{Fault, FaultProxy};
 pub use registry::{Registry, TokenRegistry};
 
@@ -49,7 +49,13 @@ pub fn run(mut cmd: impl BorrowMut<Command>) -> Output {
 pub fn run_ok(mut cmd: impl BorrowMut<Command>) -> String {
     let cmd = cmd.borrow_mut();
     let out = run(&mut *cmd);
-    assert!(out.status.success(), "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

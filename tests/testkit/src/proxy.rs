@@ -34,7 +34,12 @@ impl FaultProxy {
     pub fn start(upstream: &str, faults: Vec<Fault>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let shared = Arc::new(Shared { faults: Mutex::new(faults), log: Mutex::new(vec![]), upstream: upstream.into(), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            faults: Mutex::new(faults),
+            log: Mutex::new(vec![]),
+            upstream: upstream.into(),
+            stop: AtomicBool::new(false),
+        });
         let accept_shared = shared.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -81,7 +86,11 @@ fn handle(mut client: TcpStream, shared: &Shared) {
         match fault {
             Fault::Status { status, .. } => {
                 let body = format!("injected {status}");
-                let _ = write!(client, "HTTP/1.1 {status} Injected\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 {status} Injected\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             }
             Fault::Reset { .. } => {}
         }
@@ -89,7 +98,8 @@ fn handle(mut client: TcpStream, shared: &Shared) {
         return;
     }
     let Ok(mut upstream) = TcpStream::connect(&shared.upstream) else { return };
-    let head: String = head.lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()).map(|l| format!("{l}\r\n")).collect();
+    let head: String =
+        head.lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()).map(|l| format!("{l}\r\n")).collect();
     if upstream.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes()).is_err() || upstream.write_all(&rest).is_err() {
         return;
     }

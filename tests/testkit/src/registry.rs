@@ -96,7 +96,13 @@ impl TokenRegistry {
         let python = require("python3", "python3");
         let keys = tempfile::Builder::new().prefix("airadm-tokens-").tempdir().unwrap();
         let (key, cert) = (keys.path().join("token.key"), keys.path().join("token.crt"));
-        crate::run_ok(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=airadm-test-tokens", "-keyout"]).arg(&key).arg("-out").arg(&cert));
+        crate::run_ok(
+            Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=airadm-test-tokens", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tokserver.py");
         let (user, pass) = ("tester", "s3cret");
@@ -115,7 +121,12 @@ impl TokenRegistry {
         let mut ready = [0u8; 6];
         stdout.read_exact(&mut ready).expect("tokserver.py did not start");
         let status = http_status(&format!("127.0.0.1:{port}"), "/token?service=x");
-        assert_eq!(status, 200, "token server on port {port} answers {status}: {}", fs_err::read_to_string(keys.path().join("tokserver.log")).unwrap_or_default());
+        assert_eq!(
+            status,
+            200,
+            "token server on port {port} answers {status}: {}",
+            fs_err::read_to_string(keys.path().join("tokserver.log")).unwrap_or_default()
+        );
         let auth = format!(
             "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
             cert.display()

@@ -9,7 +9,13 @@ use crate::{World, airadm, bundle_file};
 
 fn import(bundle: &Path, key: &Path, ctd: &Containerd, extra: &[&str]) -> Command {
     let mut cmd = airadm();
-    cmd.args(["images", "import", "--bundle"]).arg(bundle).arg("--trusted-key").arg(key).arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())).args(extra);
+    cmd.args(["images", "import", "--bundle"])
+        .arg(bundle)
+        .arg("--trusted-key")
+        .arg(key)
+        .arg("--cri-socket")
+        .arg(format!("unix://{}", ctd.socket().display()))
+        .args(extra);
     cmd
 }
 
@@ -53,7 +59,9 @@ fn imports_every_image_complete_unpacked_and_pinned_and_reimport_changes_nothing
     let check = ctd.ctr_ok(&["images", "check"]);
     assert_eq!(check.lines().skip(1).filter(|l| l.contains("complete") && l.trim_end().ends_with("true")).count(), 14, "{check}");
     // The CRI view, as the kubelet has it.
-    let cri = run_ok(airadm().args(["images", "check", "--bundle"]).arg(&bundle).arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())));
+    let cri = run_ok(
+        airadm().args(["images", "check", "--bundle"]).arg(&bundle).arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())),
+    );
     assert_eq!(cri.lines().filter(|l| l.ends_with("present")).count(), 7, "{cri}");
     assert!(ctd.ctr_ok(&["leases", "ls", "-q"]).trim().is_empty(), "lease left behind");
 
@@ -117,7 +125,14 @@ fn a_socket_that_does_not_answer_is_a_clear_error() {
     let w = World::new(1_000);
     let (key, public) = w.keygen("release");
     run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
-    let err = run_fails(airadm().args(["images", "import", "--bundle"]).arg(bundle_file(&w.path("out"), "amd64")).arg("--trusted-key").arg(&public).args(["--cri-socket", "unix:///nonexistent/containerd.sock"]));
+    let err = run_fails(
+        airadm()
+            .args(["images", "import", "--bundle"])
+            .arg(bundle_file(&w.path("out"), "amd64"))
+            .arg("--trusted-key")
+            .arg(&public)
+            .args(["--cri-socket", "unix:///nonexistent/containerd.sock"]),
+    );
     assert!(err.contains("/nonexistent/containerd.sock") && err.contains("does not answer") && err.lines().count() == 1, "{err}");
 }
 
@@ -125,8 +140,15 @@ fn a_socket_that_does_not_answer_is_a_clear_error() {
 fn an_imported_image_runs_with_no_registry() {
     let w = World::new(1_000);
     let busybox = fs_err::read("/bin/busybox").expect("/bin/busybox: apt-get install busybox-static");
-    let layer = testkit::Layer::from_files(&[("bin/busybox", busybox, 0o755), ("hello.txt", b"hello from an air-gapped bundle\n".to_vec(), 0o644)]);
-    testkit::TestImage { repository: "airadm/hello".into(), tag: "v1".into(), platforms: vec![("amd64".into(), vec![layer])], docker_format: false }.push(w.registry.addr());
+    let layer =
+        testkit::Layer::from_files(&[("bin/busybox", busybox, 0o755), ("hello.txt", b"hello from an air-gapped bundle\n".to_vec(), 0o644)]);
+    testkit::TestImage {
+        repository: "airadm/hello".into(),
+        tag: "v1".into(),
+        platforms: vec![("amd64".into(), vec![layer])],
+        docker_format: false,
+    }
+    .push(w.registry.addr());
     let (key, public) = w.keygen("release");
     run_ok(w.build(&key, "amd64", &w.path("out"), &["--extra-image", "registry.example/airadm/hello:v1"]));
     let bundle = bundle_file(&w.path("out"), "amd64");
@@ -135,7 +157,16 @@ fn an_imported_image_runs_with_no_registry() {
     let ctd = Containerd::start("registry.k8s.io/pause:3.10");
     run_ok(import(&bundle, &public, &ctd, &[]));
     let dir = ctd.dir().display().to_string();
-    let out = ctd.ctr_ok(&["run", "--rm", "--fifo-dir", &format!("{dir}/fifo"), "--runc-root", &format!("{dir}/runc"), "registry.example/airadm/hello:v1", &format!("airadm-hello-{}", std::process::id())]);
+    let out = ctd.ctr_ok(&[
+        "run",
+        "--rm",
+        "--fifo-dir",
+        &format!("{dir}/fifo"),
+        "--runc-root",
+        &format!("{dir}/runc"),
+        "registry.example/airadm/hello:v1",
+        &format!("airadm-hello-{}", std::process::id()),
+    ]);
     assert_eq!(out.trim(), "hello from an air-gapped bundle");
 }
 
@@ -185,7 +216,8 @@ fn an_import_killed_halfway_is_completed_by_running_it_again() {
 /// containers-storage (what CRI-O reads) in a temp dir, for skopeo and airadm.
 fn storage_conf(dir: &Path) -> std::path::PathBuf {
     let conf = dir.join("storage.conf");
-    fs_err::write(&conf, format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n", dir.display())).unwrap();
+    fs_err::write(&conf, format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n", dir.display()))
+        .unwrap();
     conf
 }
 
@@ -201,10 +233,20 @@ fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
     let staging = w.path("staging");
     let crio = |bundle: &Path| {
         let mut cmd = airadm();
-        cmd.args(["images", "import", "--runtime", "cri-o", "--bundle"]).arg(bundle).arg("--trusted-key").arg(&public).arg("--staging-dir").arg(&staging).env("CONTAINERS_STORAGE_CONF", &conf);
+        cmd.args(["images", "import", "--runtime", "cri-o", "--bundle"])
+            .arg(bundle)
+            .arg("--trusted-key")
+            .arg(&public)
+            .arg("--staging-dir")
+            .arg(&staging)
+            .env("CONTAINERS_STORAGE_CONF", &conf);
         cmd
     };
-    let inspect = |name: &str| testkit::run(Command::new("skopeo").args(["inspect"]).arg(format!("containers-storage:{name}")).env("CONTAINERS_STORAGE_CONF", &conf));
+    let inspect = |name: &str| {
+        testkit::run(
+            Command::new("skopeo").args(["inspect"]).arg(format!("containers-storage:{name}")).env("CONTAINERS_STORAGE_CONF", &conf),
+        )
+    };
 
     // A tampered bundle: refused, nothing in storage, nothing left in the staging dir.
     let mut bytes = fs_err::read(&bundle).unwrap();
@@ -238,7 +280,14 @@ fn cri_dockerd_path_loads_into_the_docker_engine() {
     let staging = w.path("staging");
     let load = |bundle: &Path| {
         let mut cmd = airadm();
-        cmd.args(["images", "import", "--runtime", "docker", "--bundle"]).arg(bundle).arg("--trusted-key").arg(&public).arg("--staging-dir").arg(&staging).arg("--docker-socket").arg(docker.socket());
+        cmd.args(["images", "import", "--runtime", "docker", "--bundle"])
+            .arg(bundle)
+            .arg("--trusted-key")
+            .arg(&public)
+            .arg("--staging-dir")
+            .arg(&staging)
+            .arg("--docker-socket")
+            .arg(docker.socket());
         cmd
     };
     // Truncated: refused, nothing loaded, no staging left.

@@ -21,7 +21,11 @@ fn standard_tools_read_the_bundle_and_airadm_verifies_it() {
     let mut sorted = rest.to_vec();
     sorted.sort();
     assert_eq!(rest, sorted);
-    assert!(rest.contains(&"oci/oci-layout".to_owned()) && rest.contains(&"oci/index.json".to_owned()) && rest.contains(&"configs/kubeadm-config.yaml".to_owned()));
+    assert!(
+        rest.contains(&"oci/oci-layout".to_owned())
+            && rest.contains(&"oci/index.json".to_owned())
+            && rest.contains(&"configs/kubeadm-config.yaml".to_owned())
+    );
 
     // skopeo reads every image of the extracted layout, with the platform digest we recorded.
     let x = w.path("x");
@@ -36,12 +40,22 @@ fn standard_tools_read_the_bundle_and_airadm_verifies_it() {
         let inspected: serde_json::Value = serde_json::from_str(&out).unwrap();
         // skopeo names the descriptor index.json points to: the platform manifest, or the OCI
         // index a Docker schema 2 manifest (pause, pushed as v2s2) is wrapped in.
-        let top = if image["ociIndex"].is_string() { wrapped += 1; &image["ociIndex"] } else { &image["digest"] };
+        let top = if image["ociIndex"].is_string() {
+            wrapped += 1;
+            &image["ociIndex"]
+        } else {
+            &image["digest"]
+        };
         assert_eq!(inspected["Digest"], *top, "{name}");
         assert_eq!(inspected["Architecture"], "arm64", "{name}");
         assert_eq!(image["digest"].as_str().unwrap(), pushed.manifests["arm64"], "upstream digest kept");
         // skopeo copy re-checks every blob digest of the image.
-        run_ok(Command::new(&skopeo).args(["copy", "--quiet", "--override-arch", "arm64"]).arg(&source).arg(format!("oci:{}:copy", w.path("copy").display())));
+        run_ok(
+            Command::new(&skopeo)
+                .args(["copy", "--quiet", "--override-arch", "arm64"])
+                .arg(&source)
+                .arg(format!("oci:{}:copy", w.path("copy").display())),
+        );
     }
     assert_eq!(wrapped, 1, "the Docker-format pause image is wrapped, the OCI ones are not");
 
@@ -49,13 +63,28 @@ fn standard_tools_read_the_bundle_and_airadm_verifies_it() {
     let minisign = require("minisign", "minisign");
     let out = run_ok(Command::new(&minisign).arg("-Vm").arg(&bundle).arg("-p").arg(&public));
     assert!(out.contains("kubernetes=v1.31.2 arch=arm64"), "{out}");
-    let out = run_ok(Command::new(&minisign).arg("-V").arg("-m").arg(x.join("airbundle.json")).arg("-x").arg(x.join("airbundle.json.minisig")).arg("-p").arg(&public));
+    let out = run_ok(
+        Command::new(&minisign)
+            .arg("-V")
+            .arg("-m")
+            .arg(x.join("airbundle.json"))
+            .arg("-x")
+            .arg(x.join("airbundle.json.minisig"))
+            .arg("-p")
+            .arg(&public),
+    );
     assert!(out.contains("airbundle manifest kubernetes=v1.31.2 os=linux arch=arm64"), "{out}");
 
     let out = run_ok(airadm().args(["verify", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public));
     assert!(out.contains("OK") && out.contains("detached signature OK"), "{out}");
     // From a pipe, with the signature given explicitly.
-    let out = run_ok(Command::new("sh").arg("-c").arg(format!("cat '{}' | '{}' verify --bundle - --trusted-key '{}' --signature '{}.minisig'", bundle.display(), crate::testkit_bin("airadm"), public.display(), bundle.display())));
+    let out = run_ok(Command::new("sh").arg("-c").arg(format!(
+        "cat '{}' | '{}' verify --bundle - --trusted-key '{}' --signature '{}.minisig'",
+        bundle.display(),
+        crate::testkit_bin("airadm"),
+        public.display(),
+        bundle.display()
+    )));
     assert!(out.contains("detached signature OK"), "{out}");
 
     // airbundle inspect shows the images, as text and as JSON.
@@ -80,10 +109,26 @@ fn keys_made_by_the_minisign_cli_sign_bundles_and_ours_work_with_the_cli() {
 
     // A password-protected key made by the CLI signs bundles given --password-file.
     fs_err::write(w.path("cli-pw"), "correct horse\n").unwrap();
-    run_ok(Command::new("sh").arg("-c").arg(format!("printf 'correct horse\\ncorrect horse\\n' | '{}' -G -f -p '{}' -s '{}'", minisign.display(), w.path("clienc.pub").display(), w.path("clienc.key").display())));
+    run_ok(Command::new("sh").arg("-c").arg(format!(
+        "printf 'correct horse\\ncorrect horse\\n' | '{}' -G -f -p '{}' -s '{}'",
+        minisign.display(),
+        w.path("clienc.pub").display(),
+        w.path("clienc.key").display()
+    )));
     run_ok(w.build(&w.path("clienc.key"), "amd64", &w.path("clienc-out"), &["--password-file", w.path("cli-pw").to_str().unwrap()]));
-    run_ok(airadm().args(["verify", "--bundle"]).arg(bundle_file(&w.path("clienc-out"), "amd64")).arg("--trusted-key").arg(w.path("clienc.pub")));
-    let err = run_fails(w.build(&w.path("clienc.key"), "amd64", &w.path("clienc-out2"), &["--password-file", w.path("pw-wrong").to_str().unwrap()]));
+    run_ok(
+        airadm()
+            .args(["verify", "--bundle"])
+            .arg(bundle_file(&w.path("clienc-out"), "amd64"))
+            .arg("--trusted-key")
+            .arg(w.path("clienc.pub")),
+    );
+    let err = run_fails(w.build(
+        &w.path("clienc.key"),
+        "amd64",
+        &w.path("clienc-out2"),
+        &["--password-file", w.path("pw-wrong").to_str().unwrap()],
+    ));
     assert!(err.contains("--password-file"), "{err}");
 
     // Our key (password-protected) signs with the CLI, and the CLI's signature verifies with us.
@@ -92,7 +137,12 @@ fn keys_made_by_the_minisign_cli_sign_bundles_and_ours_work_with_the_cli() {
     run_ok(airbundle().args(["keygen", "--name", "enc", "--password-file"]).arg(w.path("pw")).arg("--output-dir").arg(w.dir.path()));
     let data = w.path("data.txt");
     fs_err::write(&data, "payload").unwrap();
-    run_ok(Command::new("sh").arg("-c").arg(format!("echo hunter2 | '{}' -S -s '{}' -m '{}'", minisign.display(), w.path("enc.key").display(), data.display())));
+    run_ok(Command::new("sh").arg("-c").arg(format!(
+        "echo hunter2 | '{}' -S -s '{}' -m '{}'",
+        minisign.display(),
+        w.path("enc.key").display(),
+        data.display()
+    )));
     run_ok(Command::new(&minisign).arg("-Vm").arg(&data).arg("-p").arg(w.path("enc.pub")));
     // And it signs bundles given the password file; without it, a clear error.
     let err = run_fails(w.build(&w.path("enc.key"), "amd64", &w.path("enc-out"), &[]));

@@ -47,15 +47,26 @@ impl World {
     /// `airbundle build` v1.31.2 for `arch` signed with `key` into `out`.
     pub fn build(&self, key: &Path, arch: &str, out: &Path, extra: &[&str]) -> Command {
         let mut cmd = airbundle();
-        cmd.args(["build", "--kubernetes-version", "v1.31.2", "--arch", arch, "--plain-http", "--quiet", "--mirror", self.registry.addr(), "--signing-key"])
-            .arg(key)
-            .arg("--output-dir")
-            .arg(out)
-            .arg("--cache-dir")
-            .arg(self.path("cache"))
-            .args(extra)
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env("HOME", self.dir.path());
+        cmd.args([
+            "build",
+            "--kubernetes-version",
+            "v1.31.2",
+            "--arch",
+            arch,
+            "--plain-http",
+            "--quiet",
+            "--mirror",
+            self.registry.addr(),
+            "--signing-key",
+        ])
+        .arg(key)
+        .arg("--output-dir")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(self.path("cache"))
+        .args(extra)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("HOME", self.dir.path());
         cmd
     }
 }

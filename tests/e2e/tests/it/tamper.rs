@@ -72,7 +72,8 @@ fn a_build_killed_while_packing_leaves_no_final_file_and_can_be_rerun() {
     let mut child = w.build(&key, "amd64", &out, &["--zstd-level", "19", "--zstd-workers", "1"]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let partial = loop {
-        let names: Vec<String> = fs_err::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        let names: Vec<String> =
+            fs_err::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
         if let Some(name) = names.iter().find(|n| n.ends_with(".partial")) {
             break name.clone();
         }
