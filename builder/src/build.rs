@@ -382,9 +382,11 @@ struct PackJob {
 
 impl PackJob {
     fn pack(self, key: &SigningKey, cache: &BlobCache, progress: &Progress, ready: &Readiness) -> Result<BuiltBundle, BuildError> {
-        let (manifest, small) = self.manifest(cache)?;
+        let (manifest, small) = self.manifest()?;
         let path = self.options.output_dir.join(manifest.file_name());
-        let manifest_signature = key.sign_prehashed(&blake2_prehash(&manifest.to_bytes()), &manifest.trusted_comment());
+        let manifest_signature = key
+            .sign(&manifest.to_bytes()[..], &manifest.trusted_comment())
+            .map_err(|source| BuildError::Output { path: path.clone(), source })?;
         let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
         let bar = progress.packing(&manifest.file_name(), total);
         let out_err = |source| BuildError::Output { path: path.clone(), source };
@@ -421,7 +423,7 @@ impl PackJob {
     }
 
     /// The manifest, and the bytes of every entry that is not a cached blob.
-    fn manifest(&self, cache: &BlobCache) -> Result<(Manifest, BTreeMap<EntryPath, Vec<u8>>), BuildError> {
+    fn manifest(&self) -> Result<(Manifest, BTreeMap<EntryPath, Vec<u8>>), BuildError> {
         let mut small: BTreeMap<EntryPath, Vec<u8>> = BTreeMap::new();
         let mut entries: BTreeMap<EntryPath, Entry> = BTreeMap::new();
         let mut images = Vec::new();
@@ -463,7 +465,6 @@ impl PackJob {
         for (path, bytes) in &small {
             entries.insert(path.clone(), Entry { path: path.clone(), size: bytes.len() as u64, sha256: Digest::of(bytes) });
         }
-        let _ = cache;
         let manifest = Manifest {
             schema_version: SCHEMA_VERSION,
             kubernetes_version: self.version.clone(),
@@ -495,12 +496,6 @@ fn entry_path(path: &str) -> EntryPath {
     // Constant, valid paths.
     #[allow(clippy::expect_used)]
     EntryPath::new(path).expect("valid entry path")
-}
-
-fn blake2_prehash(bytes: &[u8]) -> [u8; bundle::signature::PREHASH_LEN] {
-    let mut prehasher = bundle::signature::Prehasher::new(io::sink());
-    let _ = io::Write::write_all(&mut prehasher, bytes);
-    prehasher.finish().0
 }
 
 /// Entry contents: small ones from memory, blobs from the cache, counted on the packing bar.

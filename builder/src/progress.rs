@@ -147,11 +147,6 @@ struct BarInner {
 }
 
 impl Bar {
-    /// A bar that shows nothing (tests, library callers).
-    pub fn hidden() -> Self {
-        Progress::new(Mode::Quiet).blob("", 0)
-    }
-
     /// Counts `bytes` more.
     pub fn inc(&self, bytes: u64) {
         self.inner.counted.fetch_add(bytes, Ordering::Relaxed);

@@ -150,13 +150,6 @@ impl FromStr for Mirror {
     }
 }
 
-impl Mirror {
-    /// The registry host (and port).
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-}
-
 /// Where to pull `name` (a reference as the cluster names it) from: the name itself, or with a
 /// mirror, the mirror plus the path below `image_repository` (for catalog images) or below the
 /// registry host (for extra images).

@@ -212,7 +212,7 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
         wanted: HashMap::new(),
         configs: BTreeMap::new(),
         written: 0,
-        events,
+        events: Some(events),
     };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
     let (verified, mut sink) = tokio::task::spawn_blocking(move || {
@@ -223,7 +223,7 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
     .map_err(|e| ImportError::Join(e.to_string()))?;
     // Close the event channel and let eager unpacking finish (or stop it, on failure) before
     // anything else touches the snapshots.
-    sink.events = tokio::sync::mpsc::unbounded_channel().0;
+    drop(sink.events.take());
     if let Some(eager) = eager {
         if verified.is_err() {
             eager.abort();
@@ -578,7 +578,16 @@ struct Sink {
     configs: BTreeMap<String, String>,
     written: u64,
     /// Blobs now in the content store (with their bytes when kept), for eager unpacking.
-    events: tokio::sync::mpsc::UnboundedSender<(Digest, Vec<u8>)>,
+    events: Option<tokio::sync::mpsc::UnboundedSender<(Digest, Vec<u8>)>>,
+}
+
+impl Sink {
+    /// Tells the eager unpacker a blob is in the content store (it may have stopped listening).
+    fn announce(&self, digest: Digest, kept: Vec<u8>) {
+        if let Some(events) = &self.events {
+            let _ = events.send((digest, kept));
+        }
+    }
 }
 
 /// Largest manifest or config kept in memory.
@@ -621,7 +630,7 @@ impl EntrySink for Sink {
                 data.read_to_end(&mut kept)?;
                 self.small.insert(digest, kept.clone());
             }
-            let _ = self.events.send((digest, kept));
+            self.announce(digest, kept);
             return Ok(());
         }
         let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -652,7 +661,7 @@ impl EntrySink for Sink {
         if keep {
             self.small.insert(digest, kept.clone());
         }
-        let _ = self.events.send((digest, kept));
+        self.announce(digest, kept);
         Ok(())
     }
 }

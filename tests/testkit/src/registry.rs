@@ -54,11 +54,6 @@ impl Registry {
     pub fn blob_data_path(&self, hex: &str) -> PathBuf {
         self.dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
     }
-
-    /// The storage root.
-    pub fn storage(&self) -> &Path {
-        self.dir.path()
-    }
 }
 
 fn wait_for_listen(log: &Path) -> String {
