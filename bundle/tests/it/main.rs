@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 
 use bundle::manifest::{BuilderInfo, MANIFEST_PATH, SCHEMA_VERSION, SIGNATURE_PATH};
 use bundle::signature::generate_key_pair;
+pub use testkit::rawtar::Raw;
 use bundle::{Digest, Entry, EntryPath, EntrySource, Manifest, PublicKey, SigningKey, VerifyError, WriterOptions};
 
 /// A key pair for tests.
@@ -80,22 +81,6 @@ pub fn pristine_signed(keys: &Keys) -> (Vec<u8>, String) {
     (out, file_signature)
 }
 
-/// One raw tar entry, written byte by byte so hostile names and types can be expressed.
-pub struct Raw {
-    pub name: Vec<u8>,
-    pub kind: tar::EntryType,
-    pub data: Vec<u8>,
-    pub link: &'static [u8],
-    /// Size written in the header, when it should lie.
-    pub header_size: Option<u64>,
-}
-
-impl Raw {
-    pub fn file(name: &str, data: &[u8]) -> Self {
-        Self { name: name.as_bytes().to_vec(), kind: tar::EntryType::Regular, data: data.to_vec(), link: b"", header_size: None }
-    }
-}
-
 /// Manifest + its signature as the first two raw entries, for `manifest`.
 pub fn head(keys: &Keys, manifest: &Manifest) -> Vec<Raw> {
     let bytes = manifest.to_bytes();
@@ -108,26 +93,10 @@ pub fn body() -> Vec<Raw> {
     contents().iter().map(|(p, d)| Raw::file(p, d)).collect()
 }
 
-/// A zstd-compressed tar of `entries`.
+/// A zstd-compressed tar of `entries`, with the canonical frame header.
 pub fn craft(entries: &[Raw]) -> Vec<u8> {
-    let mut tar = Vec::new();
-    for e in entries {
-        let mut header = tar::Header::new_gnu();
-        let name = &mut header.as_old_mut().name;
-        name[..e.name.len()].copy_from_slice(&e.name);
-        let link = &mut header.as_old_mut().linkname;
-        link[..e.link.len()].copy_from_slice(e.link);
-        header.set_entry_type(e.kind);
-        header.set_size(e.header_size.unwrap_or(e.data.len() as u64));
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.extend_from_slice(header.as_bytes());
-        tar.extend_from_slice(&e.data);
-        tar.resize(tar.len().div_ceil(512) * 512, 0);
-    }
-    tar.extend_from_slice(&[0u8; 1024]);
     let mut enc = bundle::writer::new_encoder(Vec::new(), 3, 1).unwrap();
-    enc.write_all(&tar).unwrap();
+    enc.write_all(&testkit::rawtar::write(entries)).unwrap();
     enc.finish().unwrap()
 }
 

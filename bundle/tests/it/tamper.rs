@@ -152,7 +152,7 @@ fn links_directories_and_devices_are_refused() {
         (tar::EntryType::Fifo, b""),
     ] {
         let mut b = body();
-        b[0] = Raw { name: b"configs/kubeadm-config.yaml".to_vec(), kind, data: vec![], link, header_size: None };
+        b[0] = Raw::other(b"configs/kubeadm-config.yaml", kind, vec![], link);
         let err = with_body(&k, b);
         assert!(matches!(err, VerifyError::NotRegular { .. }), "{kind:?}: {err}");
     }
@@ -163,7 +163,7 @@ fn escaping_names_are_refused() {
     let k = keys();
     for name in [&b"../x"[..], b"/etc/x", b"oci/../../x", b"./oci/index.json", b"oci//index.json"] {
         let mut b = body();
-        b.insert(0, Raw { name: name.to_vec(), kind: tar::EntryType::Regular, data: b"x".to_vec(), link: b"", header_size: None });
+        b.insert(0, Raw::other(name, tar::EntryType::Regular, b"x".to_vec(), b""));
         let err = with_body(&k, b);
         assert!(matches!(err, VerifyError::Path(_)), "{}: {err}", String::from_utf8_lossy(name));
         assert!(err.to_string().contains(&*String::from_utf8_lossy(name)), "{err}");
@@ -216,12 +216,6 @@ fn re_signed_comment_must_match_the_manifest() {
 #[test]
 fn oversized_manifest_is_refused_before_reading_it() {
     let k = keys();
-    let entries = vec![Raw {
-        name: MANIFEST_PATH.as_bytes().to_vec(),
-        kind: tar::EntryType::Regular,
-        data: vec![],
-        link: b"",
-        header_size: Some(1 << 30),
-    }];
+    let entries = vec![Raw { header_size: Some(1 << 30), ..Raw::file(MANIFEST_PATH, b"") }];
     assert!(matches!(refused(&craft(&entries), &k), VerifyError::TooLarge { .. } | VerifyError::Corrupt { .. }));
 }

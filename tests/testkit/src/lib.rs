@@ -8,6 +8,7 @@ pub mod containerd;
 pub mod docker;
 pub mod image;
 pub mod proxy;
+pub mod rawtar;
 pub mod registry;
 
 use std::borrow::BorrowMut;

@@ -73,13 +73,12 @@ fn imports_every_image_complete_unpacked_and_pinned_and_reimport_changes_nothing
 }
 
 #[test]
-fn refused_bundles_leave_containerd_as_it_was() {
+fn foreign_bundles_are_refused_and_dry_run_changes_nothing() {
     let w = World::new(20_000);
     let (key, public) = w.keygen("release");
     let (_, other) = w.keygen("other");
     run_ok(w.build(&key, "amd64", &w.path("amd"), &[]));
     run_ok(w.build(&key, "arm64", &w.path("arm"), &[]));
-    let good = fs_err::read(bundle_file(&w.path("amd"), "amd64")).unwrap();
     let ctd = Containerd::start("registry.k8s.io/pause:3.10");
 
     // Wrong architecture, wrong key: refused before anything is written.
@@ -88,27 +87,9 @@ fn refused_bundles_leave_containerd_as_it_was() {
     let err = run_fails(import(&bundle_file(&w.path("amd"), "amd64"), &other, &ctd, &[]));
     assert!(err.contains("not a trusted key"), "{err}");
 
-    // A byte flipped late in the file: blobs were streamed in, then refused.
-    let bad = w.path("bad");
-    fs_err::create_dir_all(&bad).unwrap();
-    let mut bytes = good.clone();
-    let at = bytes.len() * 3 / 4;
-    bytes[at] ^= 0x40;
-    fs_err::write(bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &bytes).unwrap();
-    let err = run_fails(import(&bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &public, &ctd, &[]));
-    assert_eq!(err.lines().count(), 1, "{err}");
-    // Truncated.
-    fs_err::write(bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &good[..good.len() / 2]).unwrap();
-    run_fails(import(&bad.join("kubernetes-v1.31.2-linux-amd64.tar.zst"), &public, &ctd, &[]));
-
     assert!(image_names(&ctd).is_empty(), "an image record was created");
     assert!(ctd.ctr_ok(&["leases", "ls", "-q"]).trim().is_empty(), "lease left behind");
-    // Content streamed in before the failure is unreferenced: containerd's GC removes it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !ctd.ctr_ok(&["content", "ls", "-q"]).trim().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "content left behind: {}", ctd.ctr_ok(&["content", "ls", "-q"]));
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    // (Every other kind of bad bundle: corpus.rs.)
 
     // The good bundle then imports, and --dry-run changes nothing.
     let dir = w.path("dry");
@@ -214,7 +195,7 @@ fn an_import_killed_halfway_is_completed_by_running_it_again() {
 }
 
 /// containers-storage (what CRI-O reads) in a temp dir, for skopeo and airadm.
-fn storage_conf(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn storage_conf(dir: &Path) -> std::path::PathBuf {
     let conf = dir.join("storage.conf");
     fs_err::write(&conf, format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n", dir.display()))
         .unwrap();
