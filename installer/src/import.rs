@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bundle::oci_layout::{self, OCI_INDEX_MEDIA_TYPE};
@@ -16,7 +16,7 @@ use tokio::runtime::Handle;
 
 use crate::progress::Step;
 use crate::runtime::containerd::{Containerd, ContainerdError};
-use crate::runtime::cri::{Cri, CriError};
+use crate::runtime::cri::{self, Cri, CriError};
 
 /// What to import, and how.
 pub struct ImportOptions {
@@ -28,8 +28,8 @@ pub struct ImportOptions {
     pub keys: Vec<PublicKey>,
     /// The CRI socket (containerd's).
     pub socket: PathBuf,
-    /// Snapshotter the CRI plugin unpacks into.
-    pub snapshotter: String,
+    /// Snapshotter to unpack into (default: the CRI plugin's).
+    pub snapshotter: Option<String>,
     /// Architecture to accept (default: this node's).
     pub arch: String,
     /// Verify and report only.
@@ -98,7 +98,7 @@ pub enum ImportError {
         source: tonic::transport::Error,
     },
     /// Not containerd.
-    #[error("the runtime behind `{}` is {runtime}: importing into it is not supported yet (containerd is)", socket.display())]
+    #[error("the runtime behind `{}` is {runtime}: airadm imports into containerd, CRI-O and cri-dockerd only", socket.display())]
     Unsupported {
         /// The socket.
         socket: PathBuf,
@@ -159,12 +159,37 @@ pub fn node_arch() -> &'static str {
 pub struct ImportReport {
     /// One line per image.
     pub images: Vec<ImportedImage>,
-    /// The runtime's configured sandbox image, when it says.
-    pub sandbox_image: Option<String>,
+    /// Set when the runtime's sandbox image is not the bundle's (or cannot be told).
+    pub sandbox: Option<SandboxAdvice>,
+    /// Whether the images were checked over the CRI socket (not when no socket answers).
+    pub cri_checked: bool,
+}
+
+/// The runtime would pull its own sandbox (pause) image at the first pod: what to change.
+#[derive(Debug)]
+pub struct SandboxAdvice {
+    /// `containerd`, `CRI-O`, `cri-dockerd`.
+    pub runtime: &'static str,
+    /// What it is configured with, when known.
+    pub configured: Option<String>,
     /// The bundle's pause image.
-    pub pause_image: Option<String>,
-    /// The bundle's `configs/` files.
-    pub configs: BTreeMap<String, String>,
+    pub bundle: String,
+    /// What to do, possibly followed by a config drop-in.
+    pub fix: String,
+}
+
+/// Advice when `configured` is not the bundle's pause image.
+fn sandbox_advice(runtime: &'static str, configured: Option<String>, manifest: &Manifest, fix: impl FnOnce(&str) -> String) -> Option<SandboxAdvice> {
+    let bundle = manifest.images.iter().find(|i| i.component == "pause")?.name.clone();
+    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice { runtime, configured, fix: fix(&bundle), bundle })
+}
+
+/// The bundle's drop-in `path`, with how to install it.
+fn drop_in_fix(configs: &BTreeMap<String, String>, path: &str, install: &str) -> String {
+    match configs.get(path) {
+        Some(text) => format!("{install} (the bundle's {path}):\n\n{text}"),
+        None => format!("{install} ({path} is not in this bundle)"),
+    }
 }
 
 /// Runs the import.
@@ -176,7 +201,7 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
         .await
         .map_err(|source| ImportError::Connect { socket: options.socket.clone(), source })?;
     let mut cri = Cri::new(channel.clone());
-    let (runtime, _) = cri.version().await?;
+    let (runtime, version) = cri.version().await?;
     if runtime == "cri-o" || runtime == "docker" {
         let options = ImportOptions { runtime: Some(runtime), ..options };
         return import_staged(options).await;
@@ -184,25 +209,35 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
     if runtime != "containerd" {
         return Err(ImportError::Unsupported { socket: options.socket.clone(), runtime });
     }
+    let config = cri.config().await.ok().flatten();
+    let snapshotter =
+        options.snapshotter.clone().or_else(|| config.as_ref().and_then(cri::snapshotter)).unwrap_or_else(|| "overlayfs".to_owned());
     let mut containerd = Containerd::new(channel);
     if !options.dry_run {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let lease = format!("airadm-import-{}-{}", std::process::id(), now.as_nanos());
         containerd.begin_lease(&lease, &bundle::manifest::rfc3339(now.as_secs() + 3600)).await?;
     }
-    let result = import_leased(&options, &containerd, &mut cri).await;
+    let result = import_leased(&options, &snapshotter, &containerd, &mut cri).await;
     // Content now referenced by images survives the lease; everything else becomes garbage.
     let ended = containerd.end_lease().await;
-    let mut report = result?;
+    let (images, manifest, configs) = result?;
     ended?;
-    report.sandbox_image = cri.sandbox_image().await.unwrap_or(None);
-    Ok(report)
+    // containerd 1.x reads config version 2 drop-ins, 2.x version 3.
+    let drop_in = if version.trim_start_matches('v').starts_with("1.") { "configs/containerd/v2/airadm.toml" } else { "configs/containerd/v3/airadm.toml" };
+    let sandbox = sandbox_advice("containerd", config.as_ref().and_then(cri::sandbox_image), &manifest, |_| {
+        drop_in_fix(&configs, drop_in, "install this drop-in where containerd's config `imports` it (e.g. /etc/containerd/conf.d/airadm.toml) and restart containerd")
+    });
+    Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run })
 }
 
-async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &mut Cri) -> Result<ImportReport, ImportError> {
+/// An import's images, manifest and `configs/` files.
+type Imported = (Vec<ImportedImage>, Manifest, BTreeMap<String, String>);
+
+async fn import_leased(options: &ImportOptions, snapshotter: &str, containerd: &Containerd, cri: &mut Cri) -> Result<Imported, ImportError> {
     let (file, reading) = open_bundle(options)?;
     let (events, arrived) = tokio::sync::mpsc::unbounded_channel();
-    let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), options.snapshotter.clone(), arrived)));
+    let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), snapshotter.to_owned(), arrived)));
     let mut sink = Sink {
         handle: Handle::current(),
         containerd: containerd.clone(),
@@ -232,7 +267,7 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
     }
     let manifest = checked(verified, &reading, bundle_path)?.manifest;
     if !options.dry_run {
-        unpack_all(containerd, &options.snapshotter, &manifest.images, &sink.small, options.quiet).await?;
+        unpack_all(containerd, snapshotter, &manifest.images, &sink.small, options.quiet).await?;
         // Image records last: an interrupted import never names missing content.
         for image in &manifest.images {
             for name in names(image) {
@@ -251,18 +286,20 @@ async fn import_leased(options: &ImportOptions, containerd: &Containerd, cri: &m
         .map(|i| ImportedImage { name: i.name.clone(), digest: i.digest, size: i.size, status: status.into() })
         .collect();
     if !options.dry_run {
-        let mut missing = Vec::new();
-        for image in &manifest.images {
-            if cri.image_id(&image.name).await?.is_none() {
-                missing.push(image.name.clone());
-            }
-        }
-        if !missing.is_empty() {
-            return Err(ImportError::NotVisible(missing.join(", ")));
+        check_visible(cri, &manifest).await?;
+    }
+    Ok((report, manifest, sink.configs))
+}
+
+/// Asks the runtime over CRI for every bundle image; fails naming those the kubelet would not see.
+async fn check_visible(cri: &mut Cri, manifest: &Manifest) -> Result<(), ImportError> {
+    let mut missing = Vec::new();
+    for image in &manifest.images {
+        if cri.image_id(&image.name).await?.is_none() {
+            missing.push(image.name.clone());
         }
     }
-    let pause_image = manifest.images.iter().find(|i| i.component == "pause").map(|i| i.name.clone());
-    Ok(ImportReport { images: report, sandbox_image: None, pause_image, configs: sink.configs })
+    if missing.is_empty() { Ok(()) } else { Err(ImportError::NotVisible(missing.join(", "))) }
 }
 
 /// The tag reference and the `repo@sha256:` form, as the CRI plugin records pulled images.
@@ -325,13 +362,13 @@ async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportErr
     fs_err::create_dir_all(&options.staging_dir)?;
     let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
     let (file, reading) = open_bundle(&options)?;
-    let mut sink = StagingSink { dir: staging.path().to_owned(), arch: options.arch.clone() };
+    let mut sink = StagingSink { dir: staging.path().to_owned(), arch: options.arch.clone(), configs: BTreeMap::new() };
     let (keys, signature, bundle_path, dry_run) =
         (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
-    let manifest = tokio::task::spawn_blocking(move || {
+    let (manifest, sink) = tokio::task::spawn_blocking(move || {
         let mut discard = ArchOnly(sink.arch.clone());
         let target: &mut dyn EntrySink = if dry_run { &mut discard } else { &mut sink };
-        bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), target)
+        (bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), target), sink)
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
@@ -366,8 +403,30 @@ async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportErr
         let status = if dry_run { "would import" } else { "imported" };
         images.push(ImportedImage { name: image.name.clone(), digest: image.digest, size: image.size, status: status.into() });
     }
-    let pause_image = manifest.images.iter().find(|i| i.component == "pause").map(|i| i.name.clone());
-    Ok(ImportReport { images, sandbox_image: None, pause_image, configs: BTreeMap::new() })
+    // What the kubelet sees, when the CRI socket answers (not when the runtime was named with
+    // --runtime and is not running).
+    let mut cri_checked = false;
+    if !dry_run
+        && !options.socket.as_os_str().is_empty()
+        && let Ok(channel) = containerd_client::connect(&options.socket).await
+    {
+        check_visible(&mut Cri::new(channel), &manifest).await?;
+        cri_checked = true;
+    }
+    let sandbox = if docker {
+        // Only a running cri-dockerd tells (by its command line).
+        crate::runtime::docker::cri_dockerd_pause_image(Path::new("/proc")).and_then(|configured| {
+            sandbox_advice("cri-dockerd", configured, &manifest, |bundle| {
+                format!("start cri-dockerd with --pod-infra-container-image={bundle} (its systemd unit's ExecStart) and restart it")
+            })
+        })
+    } else {
+        let configured = crate::runtime::crio::pause_image(Path::new("/"));
+        sandbox_advice("CRI-O", configured, &manifest, |_| {
+            drop_in_fix(&sink.configs, "configs/crio/10-airadm.conf", "save this as /etc/crio/crio.conf.d/10-airadm.conf and restart CRI-O")
+        })
+    };
+    Ok(ImportReport { images, sandbox, cri_checked })
 }
 
 /// Writes the layout entries (`oci/…`) into a staging directory as they stream. Entry paths are
@@ -375,6 +434,8 @@ async fn import_staged(options: ImportOptions) -> Result<ImportReport, ImportErr
 struct StagingSink {
     dir: PathBuf,
     arch: String,
+    /// The bundle's `configs/` files.
+    configs: BTreeMap<String, String>,
 }
 
 impl EntrySink for StagingSink {
@@ -383,6 +444,10 @@ impl EntrySink for StagingSink {
     }
 
     fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        if let Some(text) = config_text(entry, data)? {
+            self.configs.insert(entry.path.to_string(), text);
+            return Ok(());
+        }
         if !entry.path.as_str().starts_with(oci_layout::LAYOUT_DIR) {
             return Ok(());
         }
@@ -590,6 +655,16 @@ impl Sink {
     }
 }
 
+/// The text of a (small) `configs/` entry; `None` for other entries.
+fn config_text(entry: &Entry, data: &mut dyn Read) -> io::Result<Option<String>> {
+    if !entry.path.as_str().starts_with("configs/") || entry.size > MAX_SMALL {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    data.read_to_end(&mut text)?;
+    Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+}
+
 /// Largest manifest or config kept in memory.
 const MAX_SMALL: u64 = 4 << 20;
 
@@ -611,10 +686,8 @@ impl EntrySink for Sink {
     }
 
     fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
-        if entry.path.as_str().starts_with("configs/") && entry.size <= MAX_SMALL {
-            let mut text = Vec::new();
-            data.read_to_end(&mut text)?;
-            self.configs.insert(entry.path.to_string(), String::from_utf8_lossy(&text).into_owned());
+        if let Some(text) = config_text(entry, data)? {
+            self.configs.insert(entry.path.to_string(), text);
             return Ok(());
         }
         if !entry.path.as_str().starts_with(oci_layout::BLOBS_DIR) {

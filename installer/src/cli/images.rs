@@ -20,6 +20,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
     };
     let file_signature = super::verify::detached_signature(&args.bundle, None)?;
     let arch = args.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
+    let dry_run = args.dry_run;
     let options = ImportOptions {
         bundle: args.bundle,
         file_signature,
@@ -39,14 +40,19 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
     for image in &report.images {
         writeln!(out, "{:<56} {:<71} {:>10}  {}", image.name, image.digest.to_string(), HumanBytes(image.size).to_string(), image.status)?;
     }
-    if let (Some(runtime), Some(bundle)) = (&report.sandbox_image, &report.pause_image)
-        && runtime != bundle
-    {
-        let drop_in = report.configs.get("configs/containerd/v2/airadm.toml").cloned().unwrap_or_default();
+    if let Some(advice) = &report.sandbox {
+        let configured = match &advice.configured {
+            Some(image) => format!("is {image}"),
+            None => "is not set (its built-in default applies)".to_owned(),
+        };
         writeln!(
             out,
-            "\nwarning: containerd's sandbox image is {runtime}, the bundle's is {bundle}: the first pod would try to pull it.\nInstall this drop-in (imported by containerd's config) and restart containerd (containerd 2.x: configs/containerd/v3/airadm.toml of the bundle):\n\n{drop_in}"
+            "\nwarning: {}'s sandbox image {configured}, the bundle's is {}: the first pod would try to pull it.\nTo fix it, {}",
+            advice.runtime, advice.bundle, advice.fix
         )?;
+    }
+    if !report.cri_checked && !dry_run {
+        writeln!(out, "\nnote: no CRI socket answered, so the images were not checked as the kubelet sees them: run `airadm images check` once the runtime is up")?;
     }
     Ok(())
 }

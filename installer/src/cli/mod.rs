@@ -55,9 +55,10 @@ pub struct ImagesImportArgs {
     /// Accept a bundle for this architecture (default: this node's).
     #[arg(long)]
     pub arch: Option<String>,
-    /// containerd snapshotter the CRI plugin uses.
-    #[arg(long, default_value = "overlayfs")]
-    pub snapshotter: String,
+    /// containerd snapshotter to unpack into (default: the one containerd's CRI plugin reports,
+    /// else overlayfs).
+    #[arg(long)]
+    pub snapshotter: Option<String>,
     /// The runtime, instead of asking the CRI socket: `containerd`; `cri-o` (imports into the
     /// containers-storage of storage.conf / CONTAINERS_STORAGE_CONF with skopeo); `docker`
     /// (cri-dockerd: loads into the Docker Engine at --docker-socket).

@@ -59,14 +59,44 @@ impl Cri {
         Ok(None)
     }
 
-    /// The sandbox (pause) image the runtime is configured with, if it says (containerd and
-    /// CRI-O report their config in a verbose `Status`).
-    pub async fn sandbox_image(&mut self) -> Result<Option<String>, CriError> {
+    /// The runtime's own configuration, as the verbose `Status` reports it (`crictl info`'s
+    /// `config`): containerd and CRI-O say; others give `None`.
+    pub async fn config(&mut self) -> Result<Option<serde_json::Value>, CriError> {
         let status =
             self.runtime.status(StatusRequest { verbose: true }).await.map_err(|source| CriError { call: "Status", source })?.into_inner();
-        let config = status.info.get("config").and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok());
-        let image =
-            config.as_ref().and_then(|c| c.get("sandboxImage").or_else(|| c.pointer("/pinnedImages/sandbox"))).and_then(|v| v.as_str());
-        Ok(image.map(str::to_owned))
+        Ok(status.info.get("config").and_then(|c| serde_json::from_str(c).ok()))
+    }
+}
+
+/// The sandbox (pause) image in a runtime's reported config (containerd 1.x `sandboxImage`,
+/// containerd 2.x `pinnedImages.sandbox`).
+pub fn sandbox_image(config: &serde_json::Value) -> Option<String> {
+    config.get("sandboxImage").or_else(|| config.pointer("/pinnedImages/sandbox")).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+/// The snapshotter the CRI plugin unpacks images into, from its reported config
+/// (`containerd.snapshotter`, or `snapshotter` of the image service in containerd 2.x).
+pub fn snapshotter(config: &serde_json::Value) -> Option<String> {
+    config
+        .pointer("/containerd/snapshotter")
+        .or_else(|| config.get("snapshotter"))
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn sandbox_image_and_snapshotter_from_either_containerd_generation() {
+        let v1 = json!({"sandboxImage": "registry.k8s.io/pause:3.10", "containerd": {"snapshotter": "native"}});
+        assert_eq!(super::sandbox_image(&v1).as_deref(), Some("registry.k8s.io/pause:3.10"));
+        assert_eq!(super::snapshotter(&v1).as_deref(), Some("native"));
+        let v2 = json!({"pinnedImages": {"sandbox": "registry.k8s.io/pause:3.9"}, "snapshotter": "overlayfs"});
+        assert_eq!(super::sandbox_image(&v2).as_deref(), Some("registry.k8s.io/pause:3.9"));
+        assert_eq!(super::snapshotter(&v2).as_deref(), Some("overlayfs"));
+        assert_eq!(super::snapshotter(&json!({"containerd": {"snapshotter": ""}})), None);
     }
 }

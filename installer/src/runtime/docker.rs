@@ -113,3 +113,49 @@ impl<W: Write> Chunked<W> {
         self.0.flush()
     }
 }
+
+/// What a running cri-dockerd uses as its sandbox image: `Some(Some(image))` from its
+/// `--pod-infra-container-image`, `Some(None)` when it runs without the flag (its built-in default
+/// applies), `None` when no cri-dockerd process is found under `proc` (normally `/proc`).
+pub fn cri_dockerd_pause_image(proc: &Path) -> Option<Option<String>> {
+    let processes = fs_err::read_dir(proc).ok()?;
+    for process in processes.filter_map(Result::ok) {
+        let comm = fs_err::read_to_string(process.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != "cri-dockerd" {
+            continue;
+        }
+        let cmdline = fs_err::read(process.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let flag = "--pod-infra-container-image";
+        let image = args.iter().enumerate().find_map(|(i, arg)| match arg.strip_prefix(flag) {
+            Some(rest) if rest.starts_with('=') => Some(rest[1..].to_owned()),
+            Some("") => args.get(i + 1).cloned(),
+            _ => None,
+        });
+        return Some(image);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    fn process(proc: &std::path::Path, pid: u32, comm: &str, args: &[&str]) {
+        let dir = proc.join(pid.to_string());
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+        fs_err::write(dir.join("cmdline"), args.iter().map(|a| format!("{a}\0")).collect::<String>()).unwrap();
+    }
+
+    #[test]
+    fn cri_dockerd_sandbox_image_comes_from_its_command_line() {
+        let proc = tempfile::tempdir().unwrap();
+        process(proc.path(), 1, "systemd", &["/sbin/init"]);
+        assert_eq!(super::cri_dockerd_pause_image(proc.path()), None);
+        process(proc.path(), 7, "cri-dockerd", &["/usr/bin/cri-dockerd", "--container-runtime-endpoint", "fd://"]);
+        assert_eq!(super::cri_dockerd_pause_image(proc.path()), Some(None));
+        process(proc.path(), 7, "cri-dockerd", &["/usr/bin/cri-dockerd", "--pod-infra-container-image=registry.k8s.io/pause:3.10"]);
+        assert_eq!(super::cri_dockerd_pause_image(proc.path()), Some(Some("registry.k8s.io/pause:3.10".into())));
+        process(proc.path(), 7, "cri-dockerd", &["/usr/bin/cri-dockerd", "--pod-infra-container-image", "example.com/pause:1"]);
+        assert_eq!(super::cri_dockerd_pause_image(proc.path()), Some(Some("example.com/pause:1".into())));
+    }
+}

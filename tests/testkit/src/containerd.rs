@@ -13,9 +13,14 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    /// Starts containerd with the CRI plugin, `snapshotter` as CRI snapshotter, `sandbox_image`
-    /// as the CRI sandbox image, and waits until it answers.
+    /// Starts containerd with the CRI plugin, overlayfs as CRI snapshotter, `sandbox_image` as the
+    /// CRI sandbox image, and waits until it answers.
     pub fn start(sandbox_image: &str) -> Self {
+        Self::start_with(sandbox_image, "overlayfs")
+    }
+
+    /// [`Containerd::start`] with another CRI snapshotter.
+    pub fn start_with(sandbox_image: &str, snapshotter: &str) -> Self {
         let binary = require("containerd", "containerd");
         require("runc", "runc");
         let dir = tempfile::Builder::new().prefix("airadm-containerd-").tempdir().unwrap();
@@ -39,7 +44,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
+    snapshotter = "{snapshotter}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{d}/cni"

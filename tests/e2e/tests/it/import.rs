@@ -38,6 +38,7 @@ fn imports_every_image_complete_unpacked_and_pinned_and_reimport_changes_nothing
     let output = testkit::run(import(&bundle, &public, &ctd, &[]));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!report.contains("warning") && !report.contains("note:"), "{report}");
     let progress = String::from_utf8_lossy(&output.stderr);
     assert!(progress.contains("verifying: ") && progress.contains("unpacking: 8 layers in"), "{progress}");
     let m = manifest(&bundle);
@@ -135,12 +136,24 @@ fn an_imported_image_runs_with_no_registry() {
     let bundle = bundle_file(&w.path("out"), "amd64");
     let World { registry, dir: _dir, .. } = w;
     drop(registry); // offline from here on
-    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
-    run_ok(import(&bundle, &public, &ctd, &[]));
+    // A CRI plugin on the native snapshotter, with another sandbox image than the bundle's.
+    let ctd = Containerd::start_with("registry.k8s.io/pause:3.9", "native");
+    let report = run_ok(import(&bundle, &public, &ctd, &[]));
+    assert!(
+        report.contains("warning: containerd's sandbox image is registry.k8s.io/pause:3.9, the bundle's is registry.k8s.io/pause:3.10")
+            && report.contains("configs/containerd/v2/airadm.toml")
+            && report.contains("sandbox_image = \"registry.k8s.io/pause:3.10\""),
+        "{report}"
+    );
+    // Unpacked where the CRI plugin looks: the native snapshotter (it reports it), not overlayfs.
+    assert!(!ctd.ctr_ok(&["snapshots", "--snapshotter", "native", "ls"]).lines().skip(1).collect::<Vec<_>>().is_empty());
+    assert_eq!(ctd.ctr_ok(&["snapshots", "--snapshotter", "overlayfs", "ls"]).lines().skip(1).count(), 0);
     let dir = ctd.dir().display().to_string();
     let out = ctd.ctr_ok(&[
         "run",
         "--rm",
+        "--snapshotter",
+        "native",
         "--fifo-dir",
         &format!("{dir}/fifo"),
         "--runc-root",
@@ -241,6 +254,11 @@ fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
 
     let report = run_ok(crio(&bundle));
     assert_eq!(report.lines().filter(|l| l.ends_with("imported")).count(), 7, "{report}");
+    // No CRI-O here: its pause_image is unset, so the bundle's drop-in is shown; no CRI check.
+    if !Path::new("/etc/crio").exists() {
+        assert!(report.contains("warning: CRI-O's sandbox image is not set") && report.contains("[crio.image]"), "{report}");
+    }
+    assert!(report.contains("note: no CRI socket answered"), "{report}");
     for image in &manifest(&bundle).images {
         let out = inspect(&image.name);
         assert!(out.status.success(), "{}: {}", image.name, String::from_utf8_lossy(&out.stderr));
