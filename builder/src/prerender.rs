@@ -50,15 +50,17 @@ fn kubeadm_config(inputs: &ConfigInputs<'_>) -> Result<String, serde_saphyr::ser
     let init = InitConfiguration {
         api_version: kubeadm::API_VERSION_V1BETA4.into(),
         kind: "InitConfiguration".into(),
-        node_registration: Some(NodeRegistrationOptions { cri_socket: None, image_pull_policy: Some("IfNotPresent".into()) }),
+        node_registration: Some(NodeRegistrationOptions { image_pull_policy: Some("IfNotPresent".into()), ..Default::default() }),
+        ..Default::default()
     };
     let cluster = ClusterConfiguration {
         api_version: kubeadm::API_VERSION_V1BETA4.into(),
         kind: "ClusterConfiguration".into(),
         kubernetes_version: Some(inputs.kubernetes_version.into()),
         image_repository: Some(inputs.image_repository.into()),
-        etcd: Some(Etcd { local: Some(LocalEtcd { image_repository: None, image_tag: Some(inputs.etcd_tag.into()) }) }),
-        dns: Some(Dns { image_repository: None, image_tag: Some(inputs.coredns_tag.into()) }),
+        etcd: Some(Etcd { local: Some(LocalEtcd { image_tag: Some(inputs.etcd_tag.into()), ..Default::default() }), external: None }),
+        dns: Some(Dns { image_tag: Some(inputs.coredns_tag.into()), ..Default::default() }),
+        ..Default::default()
     };
     let header = format!(
         "# kubeadm configuration for the images of this bundle ({}); node-specific values are\n# filled in by `airadm init`. Also usable with a stock `kubeadm init --config`.\n",

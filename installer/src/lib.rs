@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod import;
+pub mod kubeadm;
 pub mod progress;
 pub mod runtime;
 pub mod trusted_keys;

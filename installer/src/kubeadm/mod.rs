@@ -1,0 +1,10 @@
+//! kubeadm's `init` (and later `join`), offline: configuration, certificates, kubeconfigs,
+//! static Pod manifests and the kubelet's files, written exactly where and as kubeadm writes them.
+//! Rendering is pure (configuration in, bytes out); [`files::Root`] and the few host probes are
+//! the only parts that touch the node.
+
+pub mod config;
+pub mod files;
+pub mod v1beta3;
+
+pub use config::{InitConfig, KeyAlgorithm, Version};
