@@ -3,8 +3,14 @@
 //! Rendering is pure (configuration in, bytes out); [`files::Root`] and the few host probes are
 //! the only parts that touch the node.
 
+pub mod certs;
 pub mod config;
 pub mod files;
+pub mod kubeconfig;
+pub mod kubelet;
+pub mod patches;
+pub mod preflight;
+pub mod staticpod;
 pub mod v1beta3;
 
 pub use config::{InitConfig, KeyAlgorithm, Version};
