@@ -381,3 +381,23 @@ pub fn read_manifest_unverified(input: impl Read) -> Result<Manifest, VerifyErro
     let (bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
     Manifest::from_slice(&bytes).map_err(VerifyError::Manifest)
 }
+
+/// Reads the manifest and checks its signature against `trusted`, without reading the rest of
+/// the bundle: enough to trust the bundle's version and image names (`airadm init phase …` run
+/// alone, after the images were imported). The blobs are not checked; importing does that.
+pub fn read_manifest_verified(input: impl Read, trusted: &[PublicKey]) -> Result<Manifest, VerifyError> {
+    if trusted.is_empty() {
+        return Err(VerifyError::NoTrustedKeys);
+    }
+    let mut archive = tar::Archive::new(open_frame(input)?);
+    let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
+    let (manifest_bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
+    let (signature_bytes, _) = read_small(entries.next(), SIGNATURE_PATH, MAX_SIGNATURE_SIZE, MANIFEST_PATH)?;
+    let signature = String::from_utf8_lossy(&signature_bytes);
+    let (_, comment) = PublicKey::verify_with(trusted, &manifest_bytes, &signature).map_err(VerifyError::Signature)?;
+    let manifest = Manifest::from_slice(&manifest_bytes).map_err(VerifyError::Manifest)?;
+    if comment != manifest.trusted_comment() {
+        return Err(VerifyError::CommentMismatch { found: comment, expected: manifest.trusted_comment() });
+    }
+    Ok(manifest)
+}

@@ -219,3 +219,18 @@ fn oversized_manifest_is_refused_before_reading_it() {
     let entries = vec![Raw { header_size: Some(1 << 30), ..Raw::file(MANIFEST_PATH, b"") }];
     assert!(matches!(refused(&craft(&entries), &k), VerifyError::TooLarge { .. } | VerifyError::Corrupt { .. }));
 }
+
+#[test]
+fn manifest_alone_is_verified_against_the_trusted_keys() {
+    let k = keys();
+    let other = keys();
+    let bytes = pristine(&k);
+    let manifest = bundle::reader::read_manifest_verified(&bytes[..], std::slice::from_ref(&k.public)).unwrap();
+    assert_eq!(manifest, manifest_for(&contents()));
+    let err = bundle::reader::read_manifest_verified(&bytes[..], std::slice::from_ref(&other.public)).unwrap_err();
+    assert!(matches!(err, VerifyError::Signature(_)), "{err}");
+    let mut entries = head(&k, &manifest_for(&contents()));
+    entries[0].data[20] ^= 1;
+    let err = bundle::reader::read_manifest_verified(&craft(&entries)[..], std::slice::from_ref(&k.public)).unwrap_err();
+    assert!(matches!(err, VerifyError::Signature(_) | VerifyError::Manifest(_)), "{err}");
+}

@@ -404,6 +404,7 @@ struct TypeMeta {
 /// Decodes a kubeadm config file (`file` names it in errors): strictly, as kubeadm does.
 pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError> {
     let mut docs = Documents { init: None, cluster: None, kubelet: None, kube_proxy: None };
+    let mut control_plane_timeout = None;
     for (first_line, doc) in split_documents(text) {
         if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             continue;
@@ -426,16 +427,7 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError>
                 let old: v1beta3::ClusterConfiguration = serde_saphyr::from_str(doc).map_err(decode_error)?;
                 let (cluster, timeout) = old.convert();
                 set_once(&mut docs.cluster, cluster, "ClusterConfiguration", &at)?;
-                if let Some(timeout) = timeout {
-                    // v1beta3's apiServer.timeoutForControlPlane lives in InitConfiguration.timeouts now.
-                    let init = docs.init.get_or_insert_with(|| InitConfiguration {
-                        api_version: API_VERSION_V1BETA4.into(),
-                        kind: "InitConfiguration".into(),
-                        ..Default::default()
-                    });
-                    let timeouts = init.timeouts.get_or_insert_with(Timeouts::default);
-                    timeouts.control_plane_component_health_check.get_or_insert(timeout);
-                }
+                control_plane_timeout = timeout;
             }
             ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration") => {
                 set_once(&mut docs.kubelet, serde_saphyr::from_str(doc).map_err(decode_error)?, "KubeletConfiguration", &at)?
@@ -458,6 +450,15 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError>
                 )));
             }
         }
+    }
+    if let Some(timeout) = control_plane_timeout {
+        // v1beta3's apiServer.timeoutForControlPlane lives in InitConfiguration.timeouts now.
+        let init = docs.init.get_or_insert_with(|| InitConfiguration {
+            api_version: API_VERSION_V1BETA4.into(),
+            kind: "InitConfiguration".into(),
+            ..Default::default()
+        });
+        init.timeouts.get_or_insert_with(Timeouts::default).control_plane_component_health_check.get_or_insert(timeout);
     }
     Ok(docs)
 }
