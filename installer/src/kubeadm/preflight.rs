@@ -1,1 +1,400 @@
-//! (in progress)
+//! `preflight`: kubeadm's checks for `init` (`preflight/checks.go`: `InitNodeChecks` and
+//! `addCommonChecks`), with kubeadm's check names, messages, and split into errors and warnings;
+//! `--ignore-preflight-errors=all|name,…` turns errors into warnings. The image pull check becomes
+//! "the bundle's images are in the runtime" (over CRI, in the init flow). The checks are pure over
+//! [`Probe`], the node's facts; [`HostProbe`] reads them from the node and stays thin.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use super::config::{InitConfig, defaults};
+use super::files::Root;
+
+/// Whether a failed check stops init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Fatal unless ignored.
+    Error,
+    /// Printed, never fatal.
+    Warning,
+}
+
+/// A failed check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// kubeadm's check name (`Port-6443`, `FileAvailable--etc-kubernetes-manifests-etcd.yaml`).
+    pub name: String,
+    /// Error or warning.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The node facts the checks look at.
+pub trait Probe {
+    /// Effective user is root.
+    fn is_root(&self) -> bool;
+    /// Online CPUs.
+    fn cpus(&self) -> usize;
+    /// Total RAM in MB.
+    fn memory_mb(&self) -> u64;
+    /// Something listens on TCP `port`.
+    fn port_in_use(&self, port: u16) -> bool;
+    /// A node path exists.
+    fn exists(&self, path: &str) -> bool;
+    /// A node directory exists and has entries.
+    fn dir_non_empty(&self, path: &str) -> bool;
+    /// A kernel file's content (`/proc/sys/…`).
+    fn read_proc(&self, path: &str) -> Option<String>;
+    /// A command is on PATH.
+    fn in_path(&self, command: &str) -> bool;
+    /// Swap is on.
+    fn swap_on(&self) -> bool;
+    /// `kubelet --version`, or why not.
+    fn kubelet_version(&self) -> Result<String, String>;
+    /// firewalld is active.
+    fn firewalld_active(&self) -> bool;
+}
+
+fn file_name(path: &str) -> String {
+    path.replace('/', "-")
+}
+
+/// Runs kubeadm's init checks against `probe`.
+pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut fail = |name: String, severity: Severity, message: String| out.push(Finding { name, severity, message });
+    use Severity::{Error, Warning};
+    if !probe.is_root() {
+        fail("IsPrivilegedUser".into(), Error, "user is not running as root".into());
+    }
+    if probe.cpus() < 2 {
+        fail("NumCPU".into(), Error, format!("the number of available CPUs {} is less than the required 2", probe.cpus()));
+    }
+    if probe.memory_mb() < 1700 {
+        fail("Mem".into(), Error, format!("the system RAM ({} MB) is less than the minimum 1700 MB", probe.memory_mb()));
+    }
+    if probe.firewalld_active() {
+        fail(
+            "Firewalld".into(),
+            Warning,
+            format!("firewalld is active, please ensure ports [{} 10250] are open or your cluster may not function correctly", cfg.bind_port),
+        );
+    }
+    let mut ports = vec![cfg.bind_port, 10259, 10257];
+    let manifests = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
+        .map(|c| format!("{}/{c}.yaml", defaults::MANIFESTS_DIR));
+    for port in ports.drain(..) {
+        if probe.port_in_use(port) {
+            fail(format!("Port-{port}"), Error, format!("Port {port} is in use"));
+        }
+    }
+    for path in &manifests {
+        if probe.exists(path) {
+            fail(format!("FileAvailable-{}", file_name(path)), Error, format!("{path} already exists"));
+        }
+    }
+    // Common checks (init and join).
+    if probe.swap_on() {
+        fail(
+            "Swap".into(),
+            Warning,
+            "swap is supported for cgroup v2 only. The kubelet must be properly configured to use swap. Please refer to https://kubernetes.io/docs/concepts/architecture/nodes/#swap-memory, or disable swap on the node".into(),
+        );
+    }
+    let mut mandatory = vec!["ip", "iptables", "mount", "nsenter"];
+    if !cfg.version.at_least(32) {
+        mandatory.insert(0, "conntrack");
+    }
+    for command in mandatory {
+        if !probe.in_path(command) {
+            fail(format!("FileExisting-{command}"), Error, format!("{command} not found in system path"));
+        }
+    }
+    for command in ["ebtables", "ethtool", "socat", "tc", "touch"] {
+        if !probe.in_path(command) {
+            fail(format!("FileExisting-{command}"), Warning, format!("{command} not found in system path"));
+        }
+    }
+    match probe.kubelet_version() {
+        Ok(version) => {
+            let minor = version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
+            match minor {
+                Some(m) if m > cfg.version.minor => fail(
+                    "KubeletVersion".into(),
+                    Error,
+                    format!("the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{version}\" Control plane version: \"{}\"", cfg.version),
+                ),
+                Some(m) if m + 3 < cfg.version.minor => fail(
+                    "KubeletVersion".into(),
+                    Error,
+                    format!("Kubelet version \"{version}\" is lower than kubeadm can support. Please upgrade kubelet"),
+                ),
+                _ => {}
+            }
+        }
+        Err(why) => fail("KubeletVersion".into(), Error, format!("couldn't get kubelet version: {why}")),
+    }
+    if probe.port_in_use(10250) {
+        fail("Port-10250".into(), Error, "Port 10250 is in use".into());
+    }
+    let families = families(cfg);
+    if families.0 && probe.read_proc("/proc/sys/net/ipv4/ip_forward").is_some_and(|v| v.trim() != "1") {
+        fail(
+            "FileContent--proc-sys-net-ipv4-ip_forward".into(),
+            Error,
+            "/proc/sys/net/ipv4/ip_forward contents are not set to 1".into(),
+        );
+    }
+    if families.1 && probe.read_proc("/proc/sys/net/ipv6/conf/default/forwarding").is_some_and(|v| v.trim() != "1") {
+        fail(
+            "FileContent--proc-sys-net-ipv6-conf-default-forwarding".into(),
+            Error,
+            "/proc/sys/net/ipv6/conf/default/forwarding contents are not set to 1".into(),
+        );
+    }
+    if let Some(local) = cfg.local_etcd() {
+        for port in [2379, 2380] {
+            if probe.port_in_use(port) {
+                fail(format!("Port-{port}"), Error, format!("Port {port} is in use"));
+            }
+        }
+        let data_dir = local.data_dir.as_deref().unwrap_or(defaults::ETCD_DATA_DIR);
+        if probe.dir_non_empty(data_dir) {
+            fail(format!("DirAvailable-{}", file_name(data_dir)), Error, format!("{data_dir} is not empty"));
+        }
+    } else if let Some(external) = &cfg.etcd.external {
+        for file in [&external.ca_file, &external.cert_file, &external.key_file].into_iter().flatten() {
+            if !probe.exists(file) {
+                fail("ExternalEtcdClientCertificates".into(), Error, format!("{file} doesn't exist"));
+            }
+        }
+    }
+    out
+}
+
+/// Whether IPv4 and IPv6 are in use (advertise address, service and pod CIDRs).
+fn families(cfg: &InitConfig) -> (bool, bool) {
+    let cidrs = cfg.service_subnet.split(',').chain(cfg.pod_subnet.as_deref().unwrap_or_default().split(','));
+    let mut v6 = cfg.is_ipv6();
+    let mut v4 = !cfg.is_ipv6();
+    for cidr in cidrs.filter(|c| !c.trim().is_empty()) {
+        if cidr.contains(':') {
+            v6 = true;
+        } else {
+            v4 = true;
+        }
+    }
+    (v4, v6)
+}
+
+/// Preflight found errors that were not ignored.
+#[derive(Debug, thiserror::Error)]
+#[error("[preflight] Some fatal errors occurred:\n{errors}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`")]
+pub struct PreflightError {
+    /// `\t[ERROR Name]: message\n` lines.
+    pub errors: String,
+}
+
+/// Splits findings as kubeadm's `RunChecks` does: ignored errors (by lower-cased name, or `all`)
+/// become warnings. Returns the warning lines, or the error listing every fatal finding.
+pub fn evaluate(findings: &[Finding], ignore: &[String]) -> Result<Vec<String>, PreflightError> {
+    let ignored = |name: &str| ignore.iter().any(|i| i == "all" || *i == name.to_lowercase());
+    let mut warnings = Vec::new();
+    let mut errors = String::new();
+    for f in findings {
+        if f.severity == Severity::Warning || ignored(&f.name) {
+            warnings.push(format!("\t[WARNING {}]: {}", f.name, f.message));
+        } else {
+            errors.push_str(&format!("\t[ERROR {}]: {}\n", f.name, f.message));
+        }
+    }
+    if errors.is_empty() { Ok(warnings) } else { Err(PreflightError { errors }) }
+}
+
+/// The real node (files under `root`, kernel and processes of this machine).
+pub struct HostProbe<'a> {
+    /// Where node paths are.
+    pub root: &'a Root,
+}
+
+impl Probe for HostProbe<'_> {
+    fn is_root(&self) -> bool {
+        fs_err::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)).map(|uid| uid == "0"))
+            .unwrap_or(false)
+    }
+
+    fn cpus(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+
+    fn memory_mb(&self) -> u64 {
+        let meminfo = fs_err::read_to_string("/proc/meminfo").unwrap_or_default();
+        let kb = meminfo.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+        kb.unwrap_or(0) / 1024
+    }
+
+    fn port_in_use(&self, port: u16) -> bool {
+        TcpListener::bind(("0.0.0.0", port)).is_err()
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.root.exists(path)
+    }
+
+    fn dir_non_empty(&self, path: &str) -> bool {
+        fs_err::read_dir(self.root.path(path)).is_ok_and(|mut d| d.next().is_some())
+    }
+
+    fn read_proc(&self, path: &str) -> Option<String> {
+        fs_err::read_to_string(path).ok()
+    }
+
+    fn in_path(&self, command: &str) -> bool {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path).any(|d| d.join(command).is_file())
+    }
+
+    fn swap_on(&self) -> bool {
+        fs_err::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1)
+    }
+
+    fn kubelet_version(&self) -> Result<String, String> {
+        let out = std::process::Command::new("kubelet").arg("--version").output().map_err(|e| format!("kubelet: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "Kubernetes v1.31.2"
+        text.split_whitespace().nth(1).map(str::to_owned).ok_or_else(|| format!("unexpected `kubelet --version` output: {text}"))
+    }
+
+    fn firewalld_active(&self) -> bool {
+        Path::new("/run/firewalld").exists() && Path::new("/run/systemd/system").exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubeadm::config::{ComponentImages, HostFacts, InitFlags, Version, parse_documents, resolve};
+
+    #[derive(Default)]
+    struct Fake {
+        non_root: bool,
+        cpus: usize,
+        ports: Vec<u16>,
+        files: Vec<&'static str>,
+        missing: Vec<&'static str>,
+        ip_forward: &'static str,
+        swap: bool,
+        kubelet: Option<&'static str>,
+    }
+
+    impl Probe for Fake {
+        fn is_root(&self) -> bool {
+            !self.non_root
+        }
+        fn cpus(&self) -> usize {
+            self.cpus.max(1)
+        }
+        fn memory_mb(&self) -> u64 {
+            4096
+        }
+        fn port_in_use(&self, port: u16) -> bool {
+            self.ports.contains(&port)
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.files.contains(&path)
+        }
+        fn dir_non_empty(&self, path: &str) -> bool {
+            self.files.iter().any(|f| f.starts_with(&format!("{path}/")))
+        }
+        fn read_proc(&self, _path: &str) -> Option<String> {
+            Some(if self.ip_forward.is_empty() { "1\n".into() } else { self.ip_forward.into() })
+        }
+        fn in_path(&self, command: &str) -> bool {
+            !self.missing.contains(&command)
+        }
+        fn swap_on(&self) -> bool {
+            self.swap
+        }
+        fn kubelet_version(&self) -> Result<String, String> {
+            self.kubelet.map(str::to_owned).ok_or_else(|| "exec: \"kubelet\": executable file not found in $PATH".into())
+        }
+        fn firewalld_active(&self) -> bool {
+            false
+        }
+    }
+
+    fn cfg(version: &str) -> InitConfig {
+        let host = HostFacts { hostname: "node".into(), default_address: Some("10.0.0.1".parse().unwrap()), cri_socket: None };
+        resolve(parse_documents("", "k.yaml").unwrap(), &InitFlags::default(), &host, &Version::parse(version).unwrap(), ComponentImages::default())
+            .unwrap()
+    }
+
+    fn names(findings: &[Finding]) -> Vec<&str> {
+        findings.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_ready_node_passes() {
+        let fake = Fake { cpus: 2, kubelet: Some("v1.31.2"), ..Default::default() };
+        assert_eq!(init_checks(&cfg("v1.31.2"), &fake), vec![]);
+    }
+
+    #[test]
+    fn each_problem_is_named_as_kubeadm_names_it() {
+        let fake = Fake {
+            non_root: true,
+            cpus: 1,
+            ports: vec![6443, 2379, 10250],
+            files: vec!["/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/etcd/member"],
+            missing: vec!["conntrack", "socat"],
+            ip_forward: "0\n",
+            swap: true,
+            kubelet: Some("v1.32.0"),
+        };
+        let findings = init_checks(&cfg("v1.31.2"), &fake);
+        assert_eq!(
+            names(&findings),
+            [
+                "IsPrivilegedUser",
+                "NumCPU",
+                "Port-6443",
+                "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml",
+                "Swap",
+                "FileExisting-conntrack",
+                "FileExisting-socat",
+                "KubeletVersion",
+                "Port-10250",
+                "FileContent--proc-sys-net-ipv4-ip_forward",
+                "Port-2379",
+                "DirAvailable--var-lib-etcd",
+            ]
+        );
+        let err = evaluate(&findings, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n"), "{err}");
+        assert!(err.contains("\t[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2\n"), "{err}");
+        assert!(!err.contains("Swap") && !err.contains("socat"), "warnings are not errors: {err}");
+        // conntrack is no longer required from v1.32.
+        assert!(!names(&init_checks(&cfg("v1.32.0"), &fake)).contains(&"FileExisting-conntrack"));
+    }
+
+    #[test]
+    fn ignored_errors_become_warnings() {
+        let fake = Fake { cpus: 1, kubelet: Some("v1.31.0"), ports: vec![6443], ..Default::default() };
+        let findings = init_checks(&cfg("v1.31.2"), &fake);
+        let warnings = evaluate(&findings, &["numcpu".into(), "port-6443".into()]).unwrap();
+        assert_eq!(warnings, ["\t[WARNING NumCPU]: the number of available CPUs 1 is less than the required 2", "\t[WARNING Port-6443]: Port 6443 is in use"]);
+        assert!(evaluate(&findings, &["all".into()]).is_ok());
+        assert!(evaluate(&findings, &["numcpu".into()]).is_err());
+    }
+
+    #[test]
+    fn a_missing_kubelet_is_an_error() {
+        let fake = Fake { cpus: 2, ..Default::default() };
+        let findings = init_checks(&cfg("v1.31.2"), &fake);
+        assert_eq!(names(&findings), ["KubeletVersion"]);
+        assert!(findings[0].message.starts_with("couldn't get kubelet version"));
+    }
+}
