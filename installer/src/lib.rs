@@ -1,6 +1,6 @@
 //! `airadm`: run on a node with no network. It verifies an airbundle bundle against trusted
-//! keys and (in later steps) imports its images into the node's container runtime and runs
-//! kubeadm's `init` and `join` phases offline.
+//! keys, imports its images into the node's container runtime and runs kubeadm's `init` phases
+//! offline (`join` and the API phases come next).
 //!
 //! It never downloads anything and has no way to skip signature verification.
 
@@ -18,5 +18,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Images(cli::ImagesCommand::Import(args)) => cli::images::import(args).await,
         cli::Command::Images(cli::ImagesCommand::List(args)) => cli::images::list(args),
         cli::Command::Images(cli::ImagesCommand::Check(args)) => cli::images::check(args).await,
+        cli::Command::Config(command) => cli::config::run(command),
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod config;
 pub mod images;
 pub mod verify;
 
@@ -27,6 +28,9 @@ pub enum Command {
     /// Import a bundle's images into the container runtime, or inspect them.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// kubeadm configuration: print defaults, list images.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// `airadm images …`.

@@ -237,3 +237,17 @@ fn versions_parse_and_compare() {
     assert!(v.at_least(34) && !v.at_least(35));
     assert!(Version::parse("v1.31").is_none());
 }
+
+#[test]
+fn init_defaults_print_like_kubeadm_and_read_back() {
+    let text = init_defaults_yaml(Some("v1.31.2"), None).unwrap();
+    assert!(text.starts_with("apiVersion: kubeadm.k8s.io/v1beta4\nbootstrapTokens:\n- groups:\n  - system:bootstrappers:kubeadm:default-node-token\n  token: abcdef.0123456789abcdef\n"), "{text}");
+    assert!(text.contains("  name: node\n  taints: null\ntimeouts:\n  controlPlaneComponentHealthCheck: 4m0s\n"), "{text}");
+    assert!(text.contains("---\napiServer: {}\napiVersion: kubeadm.k8s.io/v1beta4\ncaCertificateValidityPeriod: 87600h0m0s\n"), "{text}");
+    assert!(text.contains("kubernetesVersion: v1.31.2\nnetworking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nproxy: {}\nscheduler: {}\n"), "{text}");
+    // What it prints is a valid config for init.
+    let cfg = resolve_text(&text, &InitFlags::default()).unwrap();
+    assert_eq!(cfg.advertise_address.to_string(), "1.2.3.4");
+    assert_eq!(cfg.node_name, "node");
+    assert_eq!(cfg.taints.len(), 1, "taints: null means the default control-plane taint");
+}
