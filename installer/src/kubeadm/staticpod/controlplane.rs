@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::{
     KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, ProbeTarget, add_probe_port, arg, arguments_to_command, component_pod,
-    host_path_volume, host_port, join, last_arg, liveness_probe, merge_env, probe_port, proxy_env_vars, readiness_probe, set_arg,
-    set_env, startup_probe, volume_mount,
+    host_path_volume, host_port, join, last_arg, liveness_probe, merge_env, probe_port, proxy_env_vars, readiness_probe, set_arg, set_env,
+    startup_probe, volume_mount,
 };
 use crate::kubeadm::InitConfig;
 use crate::kubeadm::config::defaults::KUBERNETES_DIR;
@@ -180,7 +180,8 @@ pub(crate) fn apiserver_command(cfg: &InitConfig) -> Vec<String> {
 
 /// `getAuthzModes`: the user's valid modes in their order, else `Node,RBAC`.
 pub(crate) fn authz_modes(requested: &str) -> String {
-    let valid: Vec<&str> = if requested.is_empty() { Vec::new() } else { requested.split(',').filter(|m| AUTHZ_MODES.contains(m)).collect() };
+    let valid: Vec<&str> =
+        if requested.is_empty() { Vec::new() } else { requested.split(',').filter(|m| AUTHZ_MODES.contains(m)).collect() };
     if valid.is_empty() { "Node,RBAC".to_owned() } else { valid.join(",") }
 }
 
@@ -302,9 +303,8 @@ fn etcd_cert_dirs(files: &[&str], cert_dir: &str) -> Vec<String> {
     let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for file in files {
         let dir = go_dir(file);
-        let mounted = CA_CERTS_EXTRA_PATHS.iter().any(|p| dir.starts_with(p))
-            || dir.starts_with(CA_CERTS_PATH)
-            || dir.starts_with(cert_dir);
+        let mounted =
+            CA_CERTS_EXTRA_PATHS.iter().any(|p| dir.starts_with(p)) || dir.starts_with(CA_CERTS_PATH) || dir.starts_with(cert_dir);
         if dir == "." || mounted {
             continue;
         }

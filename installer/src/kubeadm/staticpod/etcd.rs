@@ -39,10 +39,8 @@ pub fn etcd_pod(cfg: &InitConfig) -> Value {
     });
     add_probe_port(cfg, &mut container, port);
     set_env(&mut container, merge_env(&[local.extra_envs.as_deref().unwrap_or_default()]));
-    let volumes = vec![
-        host_path_volume("etcd-data", data_dir, "DirectoryOrCreate"),
-        host_path_volume("etcd-certs", &certs_dir, "DirectoryOrCreate"),
-    ];
+    let volumes =
+        vec![host_path_volume("etcd-data", data_dir, "DirectoryOrCreate"), host_path_volume("etcd-certs", &certs_dir, "DirectoryOrCreate")];
     let annotations = json!({"kubeadm.kubernetes.io/etcd.advertise-client-urls": client_url(cfg)});
     component_pod(cfg, container, volumes, Some(annotations))
 }

@@ -214,8 +214,8 @@ fn analyze(s: &str) -> Analysis {
 fn resolves_to_string(s: &str) -> bool {
     const NON_STRINGS: &[&str] = &[
         "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
-        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf",
-        "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
+        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
+        "-.inf", "-.Inf", "-.INF", "<<",
     ];
     if NON_STRINGS.contains(&s) {
         return false;
@@ -277,9 +277,9 @@ fn is_base60(s: &str) -> bool {
     head.starts_with(|c: char| c.is_ascii_digit())
         && head.chars().all(|c| c.is_ascii_digit() || c == '_')
         && !sexagesimal.is_empty()
-        && sexagesimal.iter().all(|p| {
-            matches!(p.len(), 1 | 2) && p.chars().all(|c| c.is_ascii_digit()) && (p.len() == 1 || p.as_bytes()[0] <= b'5')
-        })
+        && sexagesimal
+            .iter()
+            .all(|p| matches!(p.len(), 1 | 2) && p.chars().all(|c| c.is_ascii_digit()) && (p.len() == 1 || p.as_bytes()[0] <= b'5'))
         && fraction.chars().all(|c| c.is_ascii_digit() || c == '_')
 }
 
