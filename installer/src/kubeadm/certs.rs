@@ -7,7 +7,7 @@
 pub mod pki;
 pub mod sans;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::time::SystemTime;

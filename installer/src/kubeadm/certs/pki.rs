@@ -389,7 +389,7 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let symbols: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let data = symbols.strip_suffix(b"==").or_else(|| symbols.strip_suffix(b"=")).unwrap_or(&symbols);
-    if data.len() % 4 == 1 || (data.len() != symbols.len() && symbols.len() % 4 != 0) {
+    if data.len() % 4 == 1 || (data.len() != symbols.len() && !symbols.len().is_multiple_of(4)) {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() * 3 / 4);

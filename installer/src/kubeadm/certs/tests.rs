@@ -142,7 +142,9 @@ fn generates_every_certificate_with_kubeadm_fields() {
     ));
     assert_eq!(out.last().unwrap(), r#"[certs] Generating "sa" key and public key"#);
 
-    let expected: &[(&str, &str, &[&str], bool, (bool, bool))] = &[
+    // (file base, CN, O, is CA, (ServerAuth, ClientAuth))
+    type Expected<'a> = (&'a str, &'a str, &'a [&'a str], bool, (bool, bool));
+    let expected: &[Expected<'_>] = &[
         ("ca", "kubernetes", &[], true, (false, false)),
         ("apiserver", "kube-apiserver", &[], false, (true, false)),
         ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", &["kubeadm:cluster-admins"], false, (false, true)),
