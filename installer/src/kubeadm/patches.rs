@@ -66,7 +66,9 @@ pub enum PatchError {
         message: String,
     },
     /// `apply` was asked for a target kubeadm does not know.
-    #[error("unknown patch target name \"{0}\", must be one of [etcd kube-apiserver kube-controller-manager kube-scheduler kubeletconfiguration corednsdeployment]")]
+    #[error(
+        "unknown patch target name \"{0}\", must be one of [etcd kube-apiserver kube-controller-manager kube-scheduler kubeletconfiguration corednsdeployment]"
+    )]
     UnknownTarget(String),
 }
 
@@ -148,7 +150,9 @@ impl Patches {
             }
             let documents = split_documents(&text)
                 .into_iter()
-                .map(|doc| serde_saphyr::from_str::<Value>(doc).map_err(|e| PatchError::Parse { file: path.clone(), message: e.to_string() }))
+                .map(|doc| {
+                    serde_saphyr::from_str::<Value>(doc).map_err(|e| PatchError::Parse { file: path.clone(), message: e.to_string() })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             patches.files.push(PatchFile { name, target, kind, path, documents });
         }

@@ -129,9 +129,8 @@ impl<'a> PatchState<'a> {
             self.loaded = Some(read);
         }
         let Some(loaded) = &self.loaded else { return Ok(pod) };
-        let (patched, applied) = loaded
-            .apply(component, pod)
-            .map_err(|source| StaticPodError::Patch { component: component.to_owned(), source })?;
+        let (patched, applied) =
+            loaded.apply(component, pod).map_err(|source| StaticPodError::Patch { component: component.to_owned(), source })?;
         out.extend(applied.iter().map(|file| patches::applied_line(file.kind, component)));
         Ok(patched)
     }

@@ -21,7 +21,13 @@ impl Schema {
         match self {
             Self::None => None,
             Self::Pod => match field {
-                "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" | "resourceClaims"
+                "containers"
+                | "initContainers"
+                | "ephemeralContainers"
+                | "volumes"
+                | "env"
+                | "imagePullSecrets"
+                | "resourceClaims"
                 | "schedulingGates" => Some("name"),
                 "volumeMounts" => Some("mountPath"),
                 "volumeDevices" => Some("devicePath"),

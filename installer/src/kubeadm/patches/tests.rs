@@ -43,7 +43,9 @@ fn applies_in_file_name_order_with_each_type() {
     assert_eq!(applied, ["etcd0.yaml", "etcd0.yaml", "etcd1+merge.yaml", "etcd2+json.json"]);
     let patches = Patches::read(dir.path()).unwrap();
     let lines = patches.read_lines();
-    assert!(lines.contains(&"[patches] Found the following patch files: [etcd0.yaml etcd1+merge.yaml etcd2+json.json kube-apiserver.yaml]".to_owned()));
+    assert!(lines.contains(
+        &"[patches] Found the following patch files: [etcd0.yaml etcd1+merge.yaml etcd2+json.json kube-apiserver.yaml]".to_owned()
+    ));
     assert!(lines.contains(&"[patches] Ignored the following files: [notes.txt]".to_owned()));
 }
 

@@ -134,7 +134,9 @@ fn apiserver_command_matches_kubeadm_vectors_5_to_9() {
     );
     assert_command(
         with(&[("authorization-config", "/path/to/authorization/config/file")]),
-        &format!("{APISERVER_DEFAULTS} --authorization-config=/path/to/authorization/config/file --advertise-address=1.2.3.4 {LOCAL_ETCD_V4}"),
+        &format!(
+            "{APISERVER_DEFAULTS} --authorization-config=/path/to/authorization/config/file --advertise-address=1.2.3.4 {LOCAL_ETCD_V4}"
+        ),
     );
     assert_command(
         with(&[("authorization-config", "/path/to/authorization/config/file"), ("authorization-mode", "Node,RBAC,Webhook")]),
@@ -209,7 +211,9 @@ fn controller_manager_command_matches_kubeadm_vectors() {
     );
     assert_command(
         kcm("", Some("10.0.1.15/16,2001:db8::/64"), "", &[("node-cidr-mask-size-ipv4", "20"), ("node-cidr-mask-size-ipv6", "80")]),
-        &format!("{KCM_COMMON} {alloc} --cluster-cidr=10.0.1.15/16,2001:db8::/64 --node-cidr-mask-size-ipv4=20 --node-cidr-mask-size-ipv6=80"),
+        &format!(
+            "{KCM_COMMON} {alloc} --cluster-cidr=10.0.1.15/16,2001:db8::/64 --node-cidr-mask-size-ipv4=20 --node-cidr-mask-size-ipv6=80"
+        ),
     );
 }
 

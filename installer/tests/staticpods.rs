@@ -1,0 +1,189 @@
+//! Golden static Pod manifests: each case under `testdata/staticpods/<case>/` is a kubeadm
+//! config file (`case.yaml`, whose leading `# version:`, `# etcd:`, `# env:` and `# host:`
+//! comments give the bundle's version and etcd tag, the host's environment and the host paths
+//! that exist), rendered through `write_manifests(…, "all", …)` into a temp root and compared byte
+//! for byte with `expected/`; every golden file must also pass `kubernetes-validate --strict`
+//! for its Kubernetes version. `AIRADM_BLESS=1` rewrites the golden files (review the diff).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use installer::kubeadm::config::{self, ComponentImages, HostFacts, InitFlags};
+use installer::kubeadm::files::Root;
+use installer::kubeadm::{Version, staticpod};
+
+const CASES: &[&str] = &[
+    "defaults-v1.31",
+    "defaults-v1.34",
+    "ha-v1.32",
+    "ipv6-v1.33",
+    "dual-stack-v1.35",
+    "external-etcd-v1.36",
+    "extras-v1.37",
+    "patches-v1.31",
+];
+const MANIFESTS: &str = "etc/kubernetes/manifests";
+
+struct Case {
+    dir: PathBuf,
+    yaml: String,
+    version: Version,
+    etcd: String,
+    env: Vec<(String, String)>,
+    host_paths: Vec<String>,
+}
+
+impl Case {
+    fn load(name: &str) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/staticpods").join(name);
+        let yaml = fs_err::read_to_string(dir.join("case.yaml")).unwrap();
+        let comment = |key: &str| -> Vec<String> {
+            yaml.lines().filter_map(|l| l.strip_prefix(&format!("# {key}: "))).map(str::to_owned).collect::<Vec<_>>()
+        };
+        let version = Version::parse(&comment("version")[0]).unwrap();
+        let etcd = comment("etcd")[0].clone();
+        let env = comment("env").iter().map(|e| e.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())).unwrap()).collect();
+        let host_paths = comment("host");
+        Self { dir, yaml, version, etcd, env, host_paths }
+    }
+
+    fn config(&self) -> installer::kubeadm::InitConfig {
+        let docs = config::parse_documents(&self.yaml, "case.yaml").unwrap();
+        let v = &self.version;
+        let images = ComponentImages {
+            api_server: format!("registry.k8s.io/kube-apiserver:{v}"),
+            controller_manager: format!("registry.k8s.io/kube-controller-manager:{v}"),
+            scheduler: format!("registry.k8s.io/kube-scheduler:{v}"),
+            etcd: format!("registry.k8s.io/etcd:{}", self.etcd),
+            ..Default::default()
+        };
+        let host = HostFacts { hostname: "node".into(), default_address: Some("10.0.0.99".parse().unwrap()), cri_socket: None };
+        let mut cfg = config::resolve(docs, &InitFlags::default(), &host, v, images).unwrap();
+        // `patches.directory` is relative to the case.
+        cfg.patches_dir = cfg.patches_dir.map(|d| self.dir.join(d).display().to_string());
+        cfg
+    }
+
+    /// Renders into a fresh root: (file name, contents) of every manifest, plus output.txt.
+    fn render(&self) -> Vec<(String, String)> {
+        let root_dir = tempfile::tempdir().unwrap();
+        let root = Root::new(root_dir.path());
+        for path in &self.host_paths {
+            root.create_dir(path, 0o755).unwrap();
+        }
+        let lines = staticpod::write_manifests(&self.config(), &root, "all", false, &self.env).unwrap();
+        let manifests = root_dir.path().join(MANIFESTS);
+        assert_eq!(mode(&manifests), 0o700, "manifests directory mode");
+        let mut files: Vec<(String, String)> = fs_err::read_dir(&manifests)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+                (p.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        let output = lines.join("\n").replace(&self.dir.display().to_string(), "$CASE") + "\n";
+        files.push(("output.txt".into(), output));
+        files
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs_err::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn bless() -> bool {
+    std::env::var_os("AIRADM_BLESS").is_some_and(|v| v == "1")
+}
+
+#[test]
+fn manifests_match_golden_files() {
+    let mut failures = Vec::new();
+    for name in CASES {
+        let case = Case::load(name);
+        let expected_dir = case.dir.join("expected");
+        let rendered = case.render();
+        if bless() {
+            let _ = fs_err::remove_dir_all(&expected_dir);
+            fs_err::create_dir_all(&expected_dir).unwrap();
+            for (file, text) in &rendered {
+                fs_err::write(expected_dir.join(file), text).unwrap();
+            }
+            continue;
+        }
+        let mut expected_files: Vec<String> =
+            fs_err::read_dir(&expected_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        expected_files.sort();
+        let rendered_files: Vec<String> = rendered.iter().map(|(f, _)| f.clone()).collect();
+        let mut sorted_rendered = rendered_files.clone();
+        sorted_rendered.sort();
+        if sorted_rendered != expected_files {
+            failures.push(format!("{name}: files {rendered_files:?}, expected {expected_files:?}"));
+            continue;
+        }
+        for (file, text) in &rendered {
+            let expected = fs_err::read_to_string(expected_dir.join(file)).unwrap();
+            if &expected != text {
+                failures.push(format!("{name}/{file} differs (AIRADM_BLESS=1 to rewrite):\n{}", first_difference(&expected, text)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn first_difference(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let i = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
+    format!("line {}: expected {:?}, got {:?}", i + 1, e.get(i), a.get(i))
+}
+
+/// kubernetes-validate (PyPI) carries the OpenAPI schemas of 1.25–1.37 offline.
+#[test]
+fn golden_manifests_pass_strict_openapi_validation() {
+    for name in CASES {
+        let case = Case::load(name);
+        let schema = format!("{}.{}.0", case.version.major, case.version.minor);
+        let manifests: Vec<PathBuf> = fs_err::read_dir(case.dir.join("expected"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        assert!(!manifests.is_empty(), "{name}: no golden manifests (run with AIRADM_BLESS=1)");
+        let output = Command::new("kubernetes-validate")
+            .args(["--strict", "-k", &schema])
+            .args(&manifests)
+            .output()
+            .expect("kubernetes-validate is missing: pip install kubernetes-validate");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name} against {schema}:\n{stdout}{stderr}");
+        assert_eq!(stdout.matches(" passed for resource pod/").count(), manifests.len(), "{name}:\n{stdout}{stderr}");
+        assert!(!stdout.contains("WARN") && !stderr.contains("WARN"), "{name}:\n{stdout}{stderr}");
+    }
+}
+
+#[test]
+fn one_component_and_unknown_components() {
+    let case = Case::load("defaults-v1.34");
+    let root_dir = tempfile::tempdir().unwrap();
+    let root = Root::new(root_dir.path());
+    let lines = staticpod::write_manifests(&case.config(), &root, "kube-scheduler", false, &[]).unwrap();
+    assert_eq!(lines, ["[control-plane] Creating static Pod manifest for \"kube-scheduler\""]);
+    let written: Vec<_> = fs_err::read_dir(root_dir.path().join(MANIFESTS)).unwrap().collect();
+    assert_eq!(written.len(), 1);
+    assert!(staticpod::write_manifests(&case.config(), &root, "kube-proxy", false, &[]).is_err());
+}
+
+#[test]
+fn a_bad_patch_fails_naming_the_file() {
+    let patches = tempfile::tempdir().unwrap();
+    fs_err::write(patches.path().join("kube-apiserver+json.yaml"), "- op: remove\n  path: /spec/nope\n").unwrap();
+    let mut cfg = Case::load("defaults-v1.31").config();
+    cfg.patches_dir = Some(patches.path().display().to_string());
+    let root_dir = tempfile::tempdir().unwrap();
+    let err = staticpod::write_manifests(&cfg, &Root::new(root_dir.path()), "all", false, &[]).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default());
+    assert!(chain.contains("kube-apiserver+json.yaml") && chain.contains("kube-apiserver"), "{chain}");
+}
