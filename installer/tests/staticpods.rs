@@ -5,6 +5,9 @@
 //! for byte with `expected/`; every golden file must also pass `kubernetes-validate --strict`
 //! for its Kubernetes version. `AIRADM_BLESS=1` rewrites the golden files (review the diff).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
