@@ -425,4 +425,3 @@ pub mod erased {
         }
     }
 }
-

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 
 use bundle::manifest::{BuilderInfo, MANIFEST_PATH, SCHEMA_VERSION, SIGNATURE_PATH};
 use bundle::signature::generate_key_pair;
-pub use testkit::rawtar::Raw;
 use bundle::{Digest, Entry, EntryPath, EntrySource, Manifest, PublicKey, SigningKey, VerifyError, WriterOptions};
+pub use testkit::rawtar::Raw;
 
 /// A key pair for tests.
 pub struct Keys {

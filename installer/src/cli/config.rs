@@ -80,7 +80,8 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             let no_proxy = cluster.proxy.as_ref().and_then(|p| p.disabled).unwrap_or(false);
             // kubeadm's order (images.GetControlPlaneImages).
             for component in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "pause", "etcd"] {
-                let skip = (component == "etcd" && external_etcd) || (component == "coredns" && no_dns) || (component == "kube-proxy" && no_proxy);
+                let skip =
+                    (component == "etcd" && external_etcd) || (component == "coredns" && no_dns) || (component == "kube-proxy" && no_proxy);
                 if let Some(image) = manifest.images.iter().find(|i| i.component == component)
                     && !skip
                 {

@@ -52,7 +52,10 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         )?;
     }
     if !report.cri_checked && !dry_run {
-        writeln!(out, "\nnote: no CRI socket answered, so the images were not checked as the kubelet sees them: run `airadm images check` once the runtime is up")?;
+        writeln!(
+            out,
+            "\nnote: no CRI socket answered, so the images were not checked as the kubelet sees them: run `airadm images check` once the runtime is up"
+        )?;
     }
     Ok(())
 }

@@ -623,9 +623,7 @@ pub fn resolve(
     if let Some(gates) = &flags.feature_gates {
         let map = cluster.feature_gates.get_or_insert_with(BTreeMap::new);
         for pair in gates.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or_else(|| invalid(format!("--feature-gates: `{pair}` is not Name=true|false")))?;
+            let (name, value) = pair.split_once('=').ok_or_else(|| invalid(format!("--feature-gates: `{pair}` is not Name=true|false")))?;
             let value = value.parse().map_err(|_| invalid(format!("--feature-gates: `{pair}` is not Name=true|false")))?;
             map.insert(name.to_owned(), value);
         }
@@ -668,7 +666,8 @@ pub fn resolve(
                 invalid(format!("localAPIEndpoint.advertiseAddress: `{text}` is not a valid textual representation of an IP address"))
             })?;
             if ip.is_unspecified() {
-                host.default_address.ok_or_else(|| invalid("no default route to choose an advertise address from: pass --apiserver-advertise-address"))?
+                host.default_address
+                    .ok_or_else(|| invalid("no default route to choose an advertise address from: pass --apiserver-advertise-address"))?
             } else {
                 ip
             }
@@ -790,9 +789,7 @@ fn validate_node_name(name: &str) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "nodeRegistration.name (--node-name): `{name}` is not a valid node name (lower-case RFC 1123 subdomain)"
-        )))
+        Err(invalid(format!("nodeRegistration.name (--node-name): `{name}` is not a valid node name (lower-case RFC 1123 subdomain)")))
     }
 }
 
@@ -800,9 +797,7 @@ fn validate_node_name(name: &str) -> Result<(), ConfigError> {
 fn default_token(mut token: BootstrapToken) -> Result<BootstrapToken, ConfigError> {
     match &token.token {
         Some(t) if !is_token(t) => {
-            return Err(invalid(format!(
-                "bootstrapTokens.token (--token): `{t}` does not match [a-z0-9]{{6}}.[a-z0-9]{{16}}"
-            )));
+            return Err(invalid(format!("bootstrapTokens.token (--token): `{t}` does not match [a-z0-9]{{6}}.[a-z0-9]{{16}}")));
         }
         Some(_) => {}
         None => token.token = Some(generate_token()),
@@ -890,7 +885,10 @@ pub fn init_defaults_yaml(version: Option<&str>, image_repository: Option<&str>)
         controller_manager: Some(ControlPlaneComponent::default()),
         dns: Some(bundle::kubeadm::Dns::default()),
         encryption_algorithm: Some("RSA-2048".into()),
-        etcd: Some(Etcd { local: Some(LocalEtcd { data_dir: Some(defaults::ETCD_DATA_DIR.into()), ..Default::default() }), external: None }),
+        etcd: Some(Etcd {
+            local: Some(LocalEtcd { data_dir: Some(defaults::ETCD_DATA_DIR.into()), ..Default::default() }),
+            external: None,
+        }),
         image_repository: Some(image_repository.unwrap_or("registry.k8s.io").into()),
         kubernetes_version: version.map(str::to_owned),
         networking: Some(Networking {

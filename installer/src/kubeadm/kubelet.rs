@@ -184,7 +184,9 @@ pub fn restart(root: &Root) -> Vec<String> {
         )];
     }
     if !std::path::Path::new("/run/systemd/system").exists() {
-        return vec!["[kubelet-start] WARNING: systemd is not running here: start the kubelet yourself with the drop-in's command line".into()];
+        return vec![
+            "[kubelet-start] WARNING: systemd is not running here: start the kubelet yourself with the drop-in's command line".into(),
+        ];
     }
     let run = |args: &[&str]| Command::new("systemctl").args(args).output();
     let _ = run(&["daemon-reload"]);

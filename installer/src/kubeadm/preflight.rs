@@ -78,12 +78,15 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
         fail(
             "Firewalld".into(),
             Warning,
-            format!("firewalld is active, please ensure ports [{} 10250] are open or your cluster may not function correctly", cfg.bind_port),
+            format!(
+                "firewalld is active, please ensure ports [{} 10250] are open or your cluster may not function correctly",
+                cfg.bind_port
+            ),
         );
     }
     let mut ports = vec![cfg.bind_port, 10259, 10257];
-    let manifests = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
-        .map(|c| format!("{}/{c}.yaml", defaults::MANIFESTS_DIR));
+    let manifests =
+        ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"].map(|c| format!("{}/{c}.yaml", defaults::MANIFESTS_DIR));
     for port in ports.drain(..) {
         if probe.port_in_use(port) {
             fail(format!("Port-{port}"), Error, format!("Port {port} is in use"));
@@ -123,7 +126,10 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
                 Some(m) if m > cfg.version.minor => fail(
                     "KubeletVersion".into(),
                     Error,
-                    format!("the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{version}\" Control plane version: \"{}\"", cfg.version),
+                    format!(
+                        "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{version}\" Control plane version: \"{}\"",
+                        cfg.version
+                    ),
                 ),
                 Some(m) if m + 3 < cfg.version.minor => fail(
                     "KubeletVersion".into(),
@@ -140,11 +146,7 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
     }
     let families = families(cfg);
     if families.0 && probe.read_proc("/proc/sys/net/ipv4/ip_forward").is_some_and(|v| v.trim() != "1") {
-        fail(
-            "FileContent--proc-sys-net-ipv4-ip_forward".into(),
-            Error,
-            "/proc/sys/net/ipv4/ip_forward contents are not set to 1".into(),
-        );
+        fail("FileContent--proc-sys-net-ipv4-ip_forward".into(), Error, "/proc/sys/net/ipv4/ip_forward contents are not set to 1".into());
     }
     if families.1 && probe.read_proc("/proc/sys/net/ipv6/conf/default/forwarding").is_some_and(|v| v.trim() != "1") {
         fail(
@@ -190,7 +192,9 @@ fn families(cfg: &InitConfig) -> (bool, bool) {
 
 /// Preflight found errors that were not ignored.
 #[derive(Debug, thiserror::Error)]
-#[error("[preflight] Some fatal errors occurred:\n{errors}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`")]
+#[error(
+    "[preflight] Some fatal errors occurred:\n{errors}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`"
+)]
 pub struct PreflightError {
     /// `\t[ERROR Name]: message\n` lines.
     pub errors: String,
@@ -328,8 +332,14 @@ mod tests {
 
     fn cfg(version: &str) -> InitConfig {
         let host = HostFacts { hostname: "node".into(), default_address: Some("10.0.0.1".parse().unwrap()), cri_socket: None };
-        resolve(parse_documents("", "k.yaml").unwrap(), &InitFlags::default(), &host, &Version::parse(version).unwrap(), ComponentImages::default())
-            .unwrap()
+        resolve(
+            parse_documents("", "k.yaml").unwrap(),
+            &InitFlags::default(),
+            &host,
+            &Version::parse(version).unwrap(),
+            ComponentImages::default(),
+        )
+        .unwrap()
     }
 
     fn names(findings: &[Finding]) -> Vec<&str> {
@@ -373,7 +383,10 @@ mod tests {
             ]
         );
         let err = evaluate(&findings, &[]).unwrap_err().to_string();
-        assert!(err.starts_with("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n"), "{err}");
+        assert!(
+            err.starts_with("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n"),
+            "{err}"
+        );
         assert!(err.contains("\t[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2\n"), "{err}");
         assert!(!err.contains("Swap") && !err.contains("socat"), "warnings are not errors: {err}");
         // conntrack is no longer required from v1.32.
@@ -385,7 +398,13 @@ mod tests {
         let fake = Fake { cpus: 1, kubelet: Some("v1.31.0"), ports: vec![6443], ..Default::default() };
         let findings = init_checks(&cfg("v1.31.2"), &fake);
         let warnings = evaluate(&findings, &["numcpu".into(), "port-6443".into()]).unwrap();
-        assert_eq!(warnings, ["\t[WARNING NumCPU]: the number of available CPUs 1 is less than the required 2", "\t[WARNING Port-6443]: Port 6443 is in use"]);
+        assert_eq!(
+            warnings,
+            [
+                "\t[WARNING NumCPU]: the number of available CPUs 1 is less than the required 2",
+                "\t[WARNING Port-6443]: Port 6443 is in use"
+            ]
+        );
         assert!(evaluate(&findings, &["all".into()]).is_ok());
         assert!(evaluate(&findings, &["numcpu".into()]).is_err());
     }

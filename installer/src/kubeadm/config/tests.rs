@@ -142,9 +142,12 @@ networking:
     let err = resolve_text(text, &InitFlags::default()).unwrap_err().to_string();
     assert!(err.starts_with("kubeadm.yaml:7: unknown field `podSubnett`"), "{err}");
     // v1beta4-only fields are unknown in v1beta3.
-    let err = resolve_text("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-2048\n", &InitFlags::default())
-        .unwrap_err()
-        .to_string();
+    let err = resolve_text(
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-2048\n",
+        &InitFlags::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("kubeadm.yaml:3: unknown field `encryptionAlgorithm`"), "{err}");
 }
 
@@ -206,9 +209,15 @@ fn ipv6_endpoints_are_bracketed() {
 #[test]
 fn no_default_route_and_no_address_says_which_flag() {
     let host = HostFacts { default_address: None, ..host() };
-    let err = resolve(Documents { init: None, cluster: None, kubelet: None, kube_proxy: None }, &InitFlags::default(), &host, &v1_31(), ComponentImages::default())
-        .unwrap_err()
-        .to_string();
+    let err = resolve(
+        Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+        &InitFlags::default(),
+        &host,
+        &v1_31(),
+        ComponentImages::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("--apiserver-advertise-address"), "{err}");
 }
 
@@ -244,7 +253,12 @@ fn init_defaults_print_like_kubeadm_and_read_back() {
     assert!(text.starts_with("apiVersion: kubeadm.k8s.io/v1beta4\nbootstrapTokens:\n- groups:\n  - system:bootstrappers:kubeadm:default-node-token\n  token: abcdef.0123456789abcdef\n"), "{text}");
     assert!(text.contains("  name: node\n  taints: null\ntimeouts:\n  controlPlaneComponentHealthCheck: 4m0s\n"), "{text}");
     assert!(text.contains("---\napiServer: {}\napiVersion: kubeadm.k8s.io/v1beta4\ncaCertificateValidityPeriod: 87600h0m0s\n"), "{text}");
-    assert!(text.contains("kubernetesVersion: v1.31.2\nnetworking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nproxy: {}\nscheduler: {}\n"), "{text}");
+    assert!(
+        text.contains(
+            "kubernetesVersion: v1.31.2\nnetworking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nproxy: {}\nscheduler: {}\n"
+        ),
+        "{text}"
+    );
     // What it prints is a valid config for init.
     let cfg = resolve_text(&text, &InitFlags::default()).unwrap();
     assert_eq!(cfg.advertise_address.to_string(), "1.2.3.4");
