@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod import;
+pub mod init;
 pub mod kubeadm;
 pub mod progress;
 pub mod runtime;
@@ -18,6 +19,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Images(cli::ImagesCommand::Import(args)) => cli::images::import(args).await,
         cli::Command::Images(cli::ImagesCommand::List(args)) => cli::images::list(args),
         cli::Command::Images(cli::ImagesCommand::Check(args)) => cli::images::check(args).await,
+        cli::Command::Init(command) => init::run(command.options()?).await,
         cli::Command::Config(command) => cli::config::run(command),
     }
 }

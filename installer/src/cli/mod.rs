@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod config;
 pub mod images;
+pub mod init;
 pub mod verify;
 
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
@@ -28,6 +29,8 @@ pub enum Command {
     /// Import a bundle's images into the container runtime, or inspect them.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Bring up a control-plane node (kubeadm init), or run one of its phases.
+    Init(init::InitCommand),
     /// kubeadm configuration: print defaults, list images.
     #[command(subcommand)]
     Config(config::ConfigCommand),

@@ -45,6 +45,9 @@ pub enum KubeletError {
     /// The user's KubeletConfiguration is not a mapping.
     #[error("KubeletConfiguration: {0}")]
     Invalid(String),
+    /// A `kubeletconfiguration` patch failed.
+    #[error(transparent)]
+    Patch(#[from] super::patches::PatchError),
     /// Writing failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -159,8 +162,14 @@ fn go_quote(text: &str) -> String {
 /// Writes the kubelet's files under `root`; returns kubeadm's log lines.
 pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<String>, KubeletError> {
     let mut log = Vec::new();
-    let (doc, warnings) = config(cfg, root.exists(SYSTEMD_RESOLV_CONF))?;
+    let (mut doc, warnings) = config(cfg, root.exists(SYSTEMD_RESOLV_CONF))?;
     log.extend(warnings);
+    if let Some(dir) = &cfg.patches_dir {
+        let patches = super::patches::Patches::read(std::path::Path::new(dir))?;
+        let (patched, applied) = patches.apply("kubeletconfiguration", doc)?;
+        doc = patched;
+        log.extend(applied.iter().map(|f| super::patches::applied_line(f.kind, "kubeletconfiguration")));
+    }
     root.create_dir(KUBELET_DIR, 0o700)?;
     log.push(format!("[kubelet-start] Writing kubelet environment file with flags to file \"{FLAGS_FILE}\""));
     root.write(FLAGS_FILE, flags_env(cfg, hostname).as_bytes(), PUBLIC)?;

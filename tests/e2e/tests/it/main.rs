@@ -4,6 +4,7 @@
 
 mod corpus;
 mod import;
+mod init;
 mod interop;
 mod tamper;
 

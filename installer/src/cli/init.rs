@@ -1,0 +1,157 @@
+//! `airadm init [phase NAME [SUB]]`, with kubeadm's flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::init::InitOptions;
+use crate::kubeadm::config::InitFlags;
+
+/// `airadm init`.
+#[derive(Debug, Args)]
+pub struct InitCommand {
+    /// Run one phase only.
+    #[command(subcommand)]
+    pub phase: Option<InitSubcommand>,
+    /// kubeadm's flags and ours.
+    #[command(flatten)]
+    pub args: InitArgs,
+}
+
+/// `airadm init phase …`.
+#[derive(Debug, Subcommand)]
+pub enum InitSubcommand {
+    /// Run one of init's phases: import, preflight, certs [SUB], kubeconfig [SUB], etcd local,
+    /// control-plane [SUB], kubelet-start.
+    Phase {
+        /// The phase (`certs`, `kubeconfig`, `etcd`, `control-plane`, …).
+        name: String,
+        /// Its sub-phase (`apiserver`, `admin`, `local`, `all`, …).
+        sub: Option<String>,
+    },
+}
+
+/// Flags of `airadm init` (kubeadm's, plus --bundle, --trusted-key, --rootfs, --arch).
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The bundle: its signed manifest gives the version and images; `import` reads all of it.
+    #[arg(long, global = true)]
+    pub bundle: Option<PathBuf>,
+    /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
+    #[arg(long = "trusted-key", global = true)]
+    pub trusted_keys: Vec<PathBuf>,
+    /// kubeadm config file (InitConfiguration, ClusterConfiguration v1beta3/v1beta4, KubeletConfiguration).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// The IP address the API server advertises (default: the default route's).
+    #[arg(long, global = true)]
+    pub apiserver_advertise_address: Option<String>,
+    /// Port the API server binds to.
+    #[arg(long, global = true)]
+    pub apiserver_bind_port: Option<u16>,
+    /// Extra SANs of the API server certificate (IPs or DNS names).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// A stable endpoint for the control plane (`host[:port]`).
+    #[arg(long, global = true)]
+    pub control_plane_endpoint: Option<String>,
+    /// Pod CIDR(s); sets the controller-manager's --cluster-cidr.
+    #[arg(long, global = true)]
+    pub pod_network_cidr: Option<String>,
+    /// Service CIDR(s) (default 10.96.0.0/12).
+    #[arg(long, global = true)]
+    pub service_cidr: Option<String>,
+    /// Service DNS domain (default cluster.local).
+    #[arg(long, global = true)]
+    pub service_dns_domain: Option<String>,
+    /// Node name (default: the hostname).
+    #[arg(long, global = true)]
+    pub node_name: Option<String>,
+    /// Where certificates go (default /etc/kubernetes/pki).
+    #[arg(long, global = true)]
+    pub cert_dir: Option<String>,
+    /// CRI socket (default: the one of kubeadm's known sockets that exists).
+    #[arg(long, global = true)]
+    pub cri_socket: Option<String>,
+    /// Preflight checks whose errors become warnings (`all`, or names like `NumCPU,Swap`).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Phases to skip (`import`, `certs`, `certs/etcd-ca`, `wait-control-plane`, …).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub skip_phases: Vec<String>,
+    /// Write everything to a temp dir and say what would be done; nothing on the node changes.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Directory of kubeadm patches (`target[suffix][+patchtype].{json,yaml}`).
+    #[arg(long, global = true)]
+    pub patches: Option<String>,
+    /// Upload the control-plane certificates to the kubeadm-certs Secret.
+    #[arg(long, global = true)]
+    pub upload_certs: bool,
+    /// Key for the kubeadm-certs Secret (64 hex characters).
+    #[arg(long, global = true)]
+    pub certificate_key: Option<String>,
+    /// Bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`; default: generated).
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// Bootstrap token lifetime (`24h0m0s`).
+    #[arg(long, global = true)]
+    pub token_ttl: Option<String>,
+    /// kubeadm feature gates (`Name=true,Other=false`).
+    #[arg(long, global = true)]
+    pub feature_gates: Option<String>,
+    /// Must be the bundle's version when given.
+    #[arg(long, global = true)]
+    pub kubernetes_version: Option<String>,
+    /// Write every file below this directory instead of `/`.
+    #[arg(long, global = true)]
+    pub rootfs: Option<PathBuf>,
+    /// Accept a bundle for this architecture (default: this node's).
+    #[arg(long, global = true)]
+    pub arch: Option<String>,
+}
+
+impl InitCommand {
+    /// The options of the init workflow.
+    pub fn options(self) -> anyhow::Result<InitOptions> {
+        let a = self.args;
+        let bundle = a.bundle.ok_or_else(|| anyhow::anyhow!("--bundle FILE is required: airadm takes the version and images from it"))?;
+        let phase = match self.phase {
+            Some(InitSubcommand::Phase { name, sub }) => Some(match sub {
+                Some(sub) => format!("{name}/{sub}"),
+                None => name,
+            }),
+            None => None,
+        };
+        Ok(InitOptions {
+            config: a.config,
+            flags: InitFlags {
+                advertise_address: a.apiserver_advertise_address,
+                bind_port: a.apiserver_bind_port,
+                cert_extra_sans: a.apiserver_cert_extra_sans,
+                control_plane_endpoint: a.control_plane_endpoint,
+                pod_network_cidr: a.pod_network_cidr,
+                service_cidr: a.service_cidr,
+                service_dns_domain: a.service_dns_domain,
+                node_name: a.node_name,
+                cert_dir: a.cert_dir,
+                cri_socket: a.cri_socket,
+                ignore_preflight_errors: a.ignore_preflight_errors,
+                skip_phases: a.skip_phases,
+                patches: a.patches,
+                certificate_key: a.certificate_key,
+                token: a.token,
+                token_ttl: a.token_ttl,
+                feature_gates: a.feature_gates,
+            },
+            kubernetes_version: a.kubernetes_version,
+            bundle,
+            trusted_keys: a.trusted_keys,
+            rootfs: a.rootfs,
+            dry_run: a.dry_run,
+            upload_certs: a.upload_certs,
+            arch: a.arch,
+            phase,
+        })
+    }
+}

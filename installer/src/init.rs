@@ -1,0 +1,319 @@
+//! `airadm init`: kubeadm's init workflow, offline. The bundle's signed manifest gives the
+//! Kubernetes version and the image of every component; `import` verifies the whole bundle and
+//! puts its images into the runtime; then kubeadm's phases run in kubeadm's order, each also
+//! runnable alone (`airadm init phase NAME [SUB]`). The API phases (from `wait-control-plane`
+//! on) are not part of this version: they stop init with an error that says how to skip them.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+
+use crate::import::{self, ImportOptions};
+use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, InitFlags, Version};
+use crate::kubeadm::files::Root;
+use crate::kubeadm::{certs, kubeconfig, kubelet, preflight, staticpod};
+use crate::runtime::{self, cri::Cri};
+use crate::trusted_keys;
+
+/// kubeadm's init phases in order, with their sub-phases (`all` first where there are some).
+pub const PHASES: &[(&str, &[&str])] = &[
+    ("import", &[]),
+    ("preflight", &[]),
+    ("certs", &[
+        "all",
+        "ca",
+        "apiserver",
+        "apiserver-kubelet-client",
+        "front-proxy-ca",
+        "front-proxy-client",
+        "etcd-ca",
+        "etcd-server",
+        "etcd-peer",
+        "etcd-healthcheck-client",
+        "apiserver-etcd-client",
+        "sa",
+    ]),
+    ("kubeconfig", &["all", "admin", "super-admin", "kubelet", "controller-manager", "scheduler"]),
+    ("etcd", &["local"]),
+    ("control-plane", &["all", "apiserver", "controller-manager", "scheduler"]),
+    ("kubelet-start", &[]),
+    ("wait-control-plane", &[]),
+    ("upload-config", &["all", "kubeadm", "kubelet"]),
+    ("upload-certs", &[]),
+    ("mark-control-plane", &[]),
+    ("bootstrap-token", &[]),
+    ("kubelet-finalize", &["all", "enable-client-cert-rotation"]),
+    ("addon", &["all", "coredns", "kube-proxy"]),
+    ("show-join-command", &[]),
+];
+
+/// The first phase that needs the API server (and everything after it).
+const FIRST_API_PHASE: &str = "wait-control-plane";
+
+/// What `airadm init` (or one phase) was asked.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// kubeadm's flags.
+    pub flags: InitFlags,
+    /// `--kubernetes-version`: must be the bundle's.
+    pub kubernetes_version: Option<String>,
+    /// `--bundle`.
+    pub bundle: PathBuf,
+    /// `--trusted-key`.
+    pub trusted_keys: Vec<PathBuf>,
+    /// `--rootfs`: every file goes below it.
+    pub rootfs: Option<PathBuf>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--upload-certs`.
+    pub upload_certs: bool,
+    /// `--arch`: accept a bundle for another architecture.
+    pub arch: Option<String>,
+    /// Run only this phase (`certs`, `certs/apiserver`, …); `None`: the whole workflow.
+    pub phase: Option<String>,
+}
+
+/// Splits `certs/apiserver` or `certs` into phase and sub-phase, checking both exist.
+pub fn parse_phase(text: &str) -> anyhow::Result<(&'static str, Option<&'static str>)> {
+    let (name, sub) = text.split_once('/').map_or((text, None), |(n, s)| (n, Some(s)));
+    let (phase, subs) = PHASES
+        .iter()
+        .find(|(p, _)| *p == name)
+        .with_context(|| format!("unknown phase `{name}`: phases are {}", PHASES.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")))?;
+    let sub = match sub {
+        None => None,
+        Some(s) => Some(*subs.iter().find(|x| **x == s).with_context(|| {
+            format!("phase `{phase}` has no sub-phase `{s}`: it has {}", if subs.is_empty() { "none".to_owned() } else { subs.join(", ") })
+        })?),
+    };
+    Ok((phase, sub))
+}
+
+/// The whole workflow minus `--skip-phases`: a phase name skips the phase, `phase/sub` one of
+/// its sub-phases (the others then run one by one).
+pub fn plan(skip: &[String]) -> Vec<(&'static str, &'static str)> {
+    let mut plan = Vec::new();
+    for (phase, subs) in PHASES {
+        if skip.iter().any(|s| s == phase) {
+            continue;
+        }
+        let skipped_subs: Vec<&str> = skip.iter().filter_map(|s| s.strip_prefix(&format!("{phase}/"))).collect();
+        if skipped_subs.is_empty() || subs.is_empty() {
+            plan.push((*phase, "all"));
+        } else {
+            plan.extend(subs.iter().filter(|s| **s != "all" && !skipped_subs.contains(s)).map(|s| (*phase, *s)));
+        }
+    }
+    plan
+}
+
+/// Runs `airadm init` or one of its phases.
+pub async fn run(options: InitOptions) -> anyhow::Result<()> {
+    let keys = trusted_keys::load(&options.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
+    let manifest = {
+        let file = fs_err::File::open(&options.bundle)?;
+        bundle::reader::read_manifest_verified(std::io::BufReader::new(file), &keys)
+            .with_context(|| format!("`{}`", options.bundle.display()))?
+    };
+    let version = Version::parse(&manifest.kubernetes_version)
+        .with_context(|| format!("`{}`: the manifest's version `{}` is not vX.Y.Z", options.bundle.display(), manifest.kubernetes_version))?;
+    if let Some(given) = &options.kubernetes_version
+        && Version::parse(given).map(|v| v.text) != Some(version.text.clone())
+    {
+        anyhow::bail!("--kubernetes-version {given} is not the bundle's version {version}: use a {given} bundle, or drop the flag");
+    }
+    let arch = options.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
+    anyhow::ensure!(
+        manifest.arch == arch,
+        "`{}` is for linux/{}, this node is linux/{arch}: use the {arch} bundle (or pass --arch {})",
+        options.bundle.display(),
+        manifest.arch,
+        manifest.arch
+    );
+    let images = ComponentImages::from_bundle(&manifest.images)?;
+    let docs = match &options.config {
+        Some(path) => {
+            let text = fs_err::read_to_string(path)?;
+            config::parse_documents(&text, &path.display().to_string())?
+        }
+        None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+    };
+    let real_root = Root::new(options.rootfs.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let host = host_facts(&options.flags, &real_root);
+    let cfg = config::resolve(docs, &options.flags, &host, &version, images)?;
+
+    // Dry run: everything is written to a temp dir instead of the node.
+    let dry_dir = options.dry_run.then(|| tempfile::Builder::new().prefix("airadm-init-dryrun-").tempdir()).transpose()?;
+    let root = match &dry_dir {
+        Some(dir) => Root::new(dir.path()),
+        None => real_root.clone(),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut say = |lines: Vec<String>| -> std::io::Result<()> {
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    };
+    let plan: Vec<(&str, &str)> = match &options.phase {
+        Some(one) => {
+            let (phase, sub) = parse_phase(one)?;
+            vec![(phase, sub.unwrap_or("all"))]
+        }
+        None => plan(&cfg.skip_phases),
+    };
+    let now = SystemTime::now();
+    for (phase, which) in plan {
+        match phase {
+            "import" => say(import_phase(&options, &cfg, &keys).await?)?,
+            "preflight" => {
+                say(vec!["[preflight] Running pre-flight checks".into()])?;
+                let mut findings = preflight::init_checks(&cfg, &preflight::HostProbe { root: &real_root });
+                findings.extend(cri_findings(&cfg, &manifest.images).await);
+                let warnings = preflight::evaluate(&findings, &cfg.ignore_preflight_errors)?;
+                say(warnings)?;
+            }
+            "certs" => say(certs::run(&cfg, &root, which, now)?)?,
+            "kubeconfig" => say(kubeconfig::run(&cfg, &root, which, now)?)?,
+            "etcd" => {
+                if cfg.local_etcd().is_some() {
+                    say(staticpod::write_manifests(&cfg, &root, "etcd", certs::using_external_ca(&cfg, &root), &proxy_env())?)?;
+                }
+            }
+            "control-plane" => {
+                let components: &[&str] = match which {
+                    "apiserver" => &["kube-apiserver"],
+                    "controller-manager" => &["kube-controller-manager"],
+                    "scheduler" => &["kube-scheduler"],
+                    _ => {
+                        say(vec![format!("[control-plane] Using manifest folder \"{}\"", config::defaults::MANIFESTS_DIR)])?;
+                        &["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+                    }
+                };
+                let external_ca = certs::using_external_ca(&cfg, &root);
+                for component in components {
+                    say(staticpod::write_manifests(&cfg, &root, component, external_ca, &proxy_env())?)?;
+                }
+            }
+            "kubelet-start" => {
+                say(kubelet::write_files(&cfg, &root, &host.hostname)?)?;
+                if !options.dry_run {
+                    say(kubelet::restart(&root))?;
+                }
+            }
+            "upload-certs" if !options.upload_certs && options.phase.is_none() => {
+                say(vec!["[upload-certs] Skipping phase. Please see --upload-certs".into()])?;
+            }
+            api_phase => {
+                let rest = PHASES.iter().skip_while(|(p, _)| *p != FIRST_API_PHASE).map(|(p, _)| *p).collect::<Vec<_>>().join(",");
+                anyhow::bail!(
+                    "phase `{api_phase}` needs the API server and is not in this version of airadm: the node's files are kubeadm's, so run `kubeadm init phase {api_phase}` (and the phases after it), or skip them with --skip-phases={rest}"
+                );
+            }
+        }
+    }
+    if let Some(dir) = dry_dir {
+        let kept = dir.keep();
+        say(vec![format!(
+            "[dryrun] Wrote certificates, kubeconfig files and control plane manifests to the \"{}\" directory",
+            kept.display()
+        )])?;
+    }
+    Ok(())
+}
+
+/// The import phase: verify the whole bundle and import it (dry run: verify only).
+async fn import_phase(options: &InitOptions, cfg: &InitConfig, keys: &[bundle::PublicKey]) -> anyhow::Result<Vec<String>> {
+    let socket = runtime::socket_path(Some(&cfg.cri_socket), Path::new("/"))?;
+    let file_signature = crate::cli::verify::detached_signature(&options.bundle, None)?;
+    let report = import::import(ImportOptions {
+        bundle: options.bundle.clone(),
+        file_signature,
+        keys: keys.to_vec(),
+        socket,
+        snapshotter: None,
+        arch: options.arch.clone().unwrap_or_else(|| import::node_arch().to_owned()),
+        dry_run: options.dry_run,
+        runtime: None,
+        staging_dir: PathBuf::from("/var/tmp"),
+        quiet: true,
+        docker_socket: PathBuf::from("/var/run/docker.sock"),
+    })
+    .await?;
+    let mut lines: Vec<String> =
+        report.images.iter().map(|i| format!("[import] {} {} ({})", i.name, i.digest, i.status)).collect();
+    if let Some(advice) = report.sandbox {
+        lines.push(format!(
+            "[import] WARNING: {}'s sandbox image is {}, the bundle's is {}: the first pod would try to pull it. To fix it, {}",
+            advice.runtime,
+            advice.configured.as_deref().unwrap_or("not set"),
+            advice.bundle,
+            advice.fix
+        ));
+    }
+    Ok(lines)
+}
+
+/// kubeadm's CRI checks, offline: the runtime answers, and has every bundle image (instead of
+/// pulling them).
+async fn cri_findings(cfg: &InitConfig, images: &[bundle::Image]) -> Vec<preflight::Finding> {
+    let error = |name: &str, message: String| preflight::Finding { name: name.into(), severity: preflight::Severity::Error, message };
+    let socket = match runtime::socket_path(Some(&cfg.cri_socket), Path::new("/")) {
+        Ok(s) => s,
+        Err(e) => return vec![error("CRI", e.to_string())],
+    };
+    let Ok(channel) = containerd_client::connect(&socket).await else {
+        return vec![error("CRI", format!("container runtime is not running: could not connect to {}", cfg.cri_socket))];
+    };
+    let mut cri = Cri::new(channel);
+    if let Err(e) = cri.version().await {
+        return vec![error("CRI", format!("container runtime at {} does not answer CRI calls: {e}", cfg.cri_socket))];
+    }
+    let mut missing = Vec::new();
+    for image in images {
+        match cri.image_id(&image.name).await {
+            Ok(Some(_)) => {}
+            Ok(None) => missing.push(image.name.clone()),
+            Err(e) => return vec![error("ImagePull", e.to_string())],
+        }
+    }
+    if missing.is_empty() {
+        return vec![];
+    }
+    vec![error(
+        "ImagePull",
+        format!("the runtime lacks {} and nothing may be pulled: run `airadm images import` (or drop `import` from --skip-phases)", missing.join(", ")),
+    )]
+}
+
+/// The host's proxy variables (`*_proxy`), which kubeadm passes to the control-plane pods.
+fn proxy_env() -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> =
+        std::env::vars().filter(|(k, v)| k.to_lowercase().ends_with("_proxy") && !v.is_empty()).collect();
+    vars.sort();
+    vars
+}
+
+/// What the node says: hostname, the default route's address, the CRI socket.
+fn host_facts(flags: &InitFlags, root: &Root) -> HostFacts {
+    let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase();
+    // The source address the kernel picks for a default-route destination: nothing is sent.
+    let default_address = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("203.0.113.1:9").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified());
+    let cri_socket = match flags.cri_socket {
+        Some(_) => None,
+        None => runtime::socket_path(None, root.dir()).ok().map(|p| {
+            let inside = p.strip_prefix(root.dir()).map(|p| Path::new("/").join(p)).unwrap_or(p);
+            format!("unix://{}", inside.display())
+        }),
+    };
+    HostFacts { hostname, default_address, cri_socket }
+}

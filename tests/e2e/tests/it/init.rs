@@ -1,0 +1,179 @@
+//! `airadm init` end to end: a bundle built from the loopback registry, imported into a test
+//! containerd, then kubeadm's host-local phases written under `--rootfs`; the tree is checked
+//! with the tools a kubeadm user would use (openssl, kubectl, kubernetes-validate).
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use testkit::{Containerd, run_fails, run_ok};
+
+use crate::{World, airadm, bundle_file};
+
+/// The API phases this version does not run.
+const API_PHASES: &str =
+    "wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command";
+
+fn init(bundle: &Path, key: &Path, ctd: &Containerd, rootfs: &Path) -> Command {
+    let mut cmd = airadm();
+    cmd.arg("init")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg("--trusted-key")
+        .arg(key)
+        .arg("--cri-socket")
+        .arg(format!("unix://{}", ctd.socket().display()))
+        .arg("--rootfs")
+        .arg(rootfs)
+        .args(["--apiserver-advertise-address", "10.20.30.40", "--node-name", "cp-0"])
+        // This machine is not a node (no kubelet, busy ports): preflight reports, does not stop.
+        .arg("--ignore-preflight-errors=all");
+    cmd
+}
+
+fn mode(path: &Path) -> u32 {
+    fs_err::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_imports_the_bundle_and_writes_kubeadms_tree() {
+    let w = World::new(20_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
+    let bundle = bundle_file(&w.path("out"), "amd64");
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    let rootfs = w.path("rootfs");
+    fs_err::create_dir_all(&rootfs).unwrap();
+
+    // Without skipping the API phases, init writes the node's files, then stops and says how to go on.
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs));
+    assert!(err.contains("phase `wait-control-plane` needs the API server") && err.contains("--skip-phases="), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = run_ok(init(&bundle, &public, &ctd, &rootfs).arg(format!("--skip-phases={API_PHASES}")));
+    assert!(out.contains("[preflight] Running pre-flight checks"), "{out}");
+    assert!(out.contains("[WARNING"), "preflight found this machine is not a node: {out}");
+    assert!(out.contains("[import] registry.k8s.io/kube-apiserver:v1.31.2"), "{out}");
+    assert_eq!(out.matches("Creating static Pod manifest").count(), 4, "{out}");
+    assert_eq!(ctd.ctr_ok(&["images", "ls", "-q"]).lines().count(), 14, "images imported");
+
+    let k = |p: &str| rootfs.join(p.trim_start_matches('/'));
+    // Certificates: every chain verifies with openssl.
+    for (ca, leaves) in [
+        ("ca", &["apiserver", "apiserver-kubelet-client"][..]),
+        ("front-proxy-ca", &["front-proxy-client"][..]),
+        ("etcd/ca", &["etcd/server", "etcd/peer", "etcd/healthcheck-client", "apiserver-etcd-client"][..]),
+    ] {
+        let ca_crt = k(&format!("/etc/kubernetes/pki/{ca}.crt"));
+        for leaf in leaves {
+            let crt = k(&format!("/etc/kubernetes/pki/{leaf}.crt"));
+            let out = run_ok(Command::new("openssl").arg("verify").arg("-CAfile").arg(&ca_crt).arg(&crt));
+            assert!(out.trim().ends_with(": OK"), "{leaf}: {out}");
+            assert_eq!(mode(&k(&format!("/etc/kubernetes/pki/{leaf}.key"))), 0o600, "{leaf}.key");
+        }
+    }
+    let text = run_ok(Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(k("/etc/kubernetes/pki/apiserver.crt")));
+    for san in ["DNS:cp-0", "DNS:kubernetes.default.svc.cluster.local", "IP Address:10.96.0.1", "IP Address:10.20.30.40"] {
+        assert!(text.contains(san), "{san} missing: {text}");
+    }
+    assert!(k("/etc/kubernetes/pki/sa.key").exists() && k("/etc/kubernetes/pki/sa.pub").exists());
+
+    // kubeconfigs load with kubectl and point where kubeadm points them.
+    for (file, user, server) in [
+        ("admin.conf", "kubernetes-admin", "https://10.20.30.40:6443"),
+        ("super-admin.conf", "kubernetes-super-admin", "https://10.20.30.40:6443"),
+        ("kubelet.conf", "system:node:cp-0", "https://10.20.30.40:6443"),
+        ("controller-manager.conf", "system:kube-controller-manager", "https://10.20.30.40:6443"),
+        ("scheduler.conf", "system:kube-scheduler", "https://10.20.30.40:6443"),
+    ] {
+        let path = k(&format!("/etc/kubernetes/{file}"));
+        assert_eq!(mode(&path), 0o600, "{file}");
+        let view = run_ok(Command::new("kubectl").arg("config").arg("view").arg("--kubeconfig").arg(&path).args([
+            "-o",
+            "jsonpath={.users[0].name} {.clusters[0].cluster.server} {.current-context}",
+        ]));
+        assert_eq!(view, format!("{user} {server} {user}@kubernetes"), "{file}");
+    }
+
+    // Static Pods: kubeadm's four, naming the bundle's images, never pulled.
+    let manifest = bundle::reader::read_manifest_unverified(fs_err::File::open(&bundle).unwrap()).unwrap();
+    for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        let path = k(&format!("/etc/kubernetes/manifests/{component}.yaml"));
+        assert_eq!(mode(&path), 0o600, "{component}");
+        let text = fs_err::read_to_string(&path).unwrap();
+        let image = &manifest.images.iter().find(|i| i.component == component).unwrap().name;
+        assert!(text.contains(&format!("image: {image}\n")), "{component}: {text}");
+        assert!(text.contains("imagePullPolicy: IfNotPresent"), "{component}");
+        let check = testkit::run(Command::new("kubernetes-validate").args(["--strict", "-k", "1.31.0"]).arg(&path));
+        assert!(check.status.success(), "{component}: {}", String::from_utf8_lossy(&check.stdout));
+    }
+    assert_eq!(mode(&k("/etc/kubernetes/manifests")), 0o700);
+
+    // The kubelet's files.
+    let flags = fs_err::read_to_string(k("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags.contains(&format!("--container-runtime-endpoint=unix://{}", ctd.socket().display())), "{flags}");
+    assert!(flags.contains("--pod-infra-container-image=registry.k8s.io/pause:3.10"), "{flags}");
+    let config = fs_err::read_to_string(k("/var/lib/kubelet/config.yaml")).unwrap();
+    assert!(config.contains("staticPodPath: /etc/kubernetes/manifests") && config.contains("clientCAFile: /etc/kubernetes/pki/ca.crt"));
+    assert!(k("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf").exists());
+    assert!(out.contains("--rootfs"), "no kubelet restart under --rootfs: {out}");
+
+    // One phase alone regenerates what was removed, and keeps the rest as it was.
+    let ca_before = fs_err::read(k("/etc/kubernetes/pki/ca.crt")).unwrap();
+    fs_err::remove_file(k("/etc/kubernetes/pki/apiserver.crt")).unwrap();
+    fs_err::remove_file(k("/etc/kubernetes/pki/apiserver.key")).unwrap();
+    let mut phase = init(&bundle, &public, &ctd, &rootfs);
+    phase.args(["phase", "certs", "apiserver"]);
+    run_ok(phase);
+    assert_eq!(fs_err::read(k("/etc/kubernetes/pki/ca.crt")).unwrap(), ca_before);
+    let out = run_ok(Command::new("openssl").arg("verify").arg("-CAfile").arg(k("/etc/kubernetes/pki/ca.crt")).arg(k("/etc/kubernetes/pki/apiserver.crt")));
+    assert!(out.trim().ends_with(": OK"), "{out}");
+}
+
+#[test]
+fn dry_run_and_bad_config_change_nothing() {
+    let w = World::new(1_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
+    let bundle = bundle_file(&w.path("out"), "amd64");
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    let rootfs = w.path("rootfs");
+    fs_err::create_dir_all(&rootfs).unwrap();
+
+    let out = run_ok(init(&bundle, &public, &ctd, &rootfs).arg("--dry-run").arg(format!("--skip-phases={API_PHASES}")));
+    assert!(out.contains("[dryrun] Wrote certificates, kubeconfig files and control plane manifests to the"), "{out}");
+    let dir = out.lines().last().unwrap().split('"').nth(1).unwrap().to_owned();
+    assert!(Path::new(&dir).join("etc/kubernetes/manifests/kube-apiserver.yaml").exists(), "{dir}");
+    fs_err::remove_dir_all(&dir).unwrap();
+    assert_eq!(fs_err::read_dir(&rootfs).unwrap().count(), 0, "--dry-run wrote to the node");
+    assert!(ctd.ctr_ok(&["images", "ls", "-q"]).trim().is_empty(), "--dry-run imported images");
+
+    // A typo in the config: one line naming the file and line, nothing written.
+    let config = w.path("kubeadm.yaml");
+    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnett: 10.244.0.0/16\n").unwrap();
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config));
+    assert!(err.contains("kubeadm.yaml:4: unknown field `podSubnett`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // A bundle signed by another key: refused before anything happens.
+    let (_, other) = w.keygen("other");
+    let err = run_fails(init(&bundle, &other, &ctd, &rootfs));
+    assert!(err.contains("not a trusted key"), "{err}");
+    assert_eq!(fs_err::read_dir(&rootfs).unwrap().count(), 0);
+    assert!(ctd.ctr_ok(&["images", "ls", "-q"]).trim().is_empty());
+
+    // kubeadm's config commands.
+    let defaults = run_ok(airadm().args(["config", "print", "init-defaults", "--bundle"]).arg(&bundle));
+    assert!(defaults.contains("kind: InitConfiguration") && defaults.contains("kubernetesVersion: v1.31.2"), "{defaults}");
+    let images = run_ok(airadm().args(["config", "images", "list", "--bundle"]).arg(&bundle));
+    assert_eq!(
+        images.lines().collect::<Vec<_>>(),
+        [
+            "registry.k8s.io/kube-apiserver:v1.31.2",
+            "registry.k8s.io/kube-controller-manager:v1.31.2",
+            "registry.k8s.io/kube-scheduler:v1.31.2",
+            "registry.k8s.io/kube-proxy:v1.31.2",
+            "registry.k8s.io/coredns/coredns:v1.11.3",
+            "registry.k8s.io/pause:3.10",
+            "registry.k8s.io/etcd:3.5.15-0",
+        ]
+    );
+}
