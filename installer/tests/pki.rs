@@ -3,6 +3,8 @@
 //! certificates and `etcdctl` talks to it with the generated client certificates, `kubectl` loads
 //! every kubeconfig. Missing tools fail the test with the package to install.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failed step is a failed test
+
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
