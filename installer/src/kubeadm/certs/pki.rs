@@ -367,41 +367,17 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with padding (the `[]byte` encoding of Kubernetes JSON/YAML).
 pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(BASE64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::prelude::*;
+    BASE64_STANDARD.encode(bytes)
 }
 
-/// Decodes standard base64 (padding optional, whitespace ignored); `None` if malformed.
+/// Decodes standard base64 (whitespace ignored); `None` if malformed.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let symbols: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let data = symbols.strip_suffix(b"==").or_else(|| symbols.strip_suffix(b"=")).unwrap_or(&symbols);
-    if data.len() % 4 == 1 || (data.len() != symbols.len() && !symbols.len().is_multiple_of(4)) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(data.len() * 3 / 4);
-    for chunk in data.chunks(4) {
-        let mut n = 0u32;
-        for (i, symbol) in chunk.iter().enumerate() {
-            let value = BASE64.iter().position(|b| b == symbol)?;
-            n |= (value as u32) << (18 - 6 * i);
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    Some(out)
+    use base64::prelude::*;
+    let symbols: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    BASE64_STANDARD.decode(symbols).ok()
 }
 
 /// The `privateKey` OCTET STRING of a PKCS#8 `PrivateKeyInfo` (for RSA: the PKCS#1 key).
