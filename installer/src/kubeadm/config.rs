@@ -902,7 +902,7 @@ pub fn init_defaults_yaml(version: Option<&str>, image_repository: Option<&str>)
     };
     // Through serde_json::Value: keys sorted as kubeadm prints them; `taints: null` as kubeadm's
     // nil slice (the control-plane taint by default).
-    let yaml = |value: &serde_json::Value| serde_saphyr::to_string(value).map_err(|e| invalid(e.to_string()));
+    let yaml = |value: &serde_json::Value| Ok::<_, ConfigError>(super::yaml::to_yaml(value));
     let mut init = serde_json::to_value(&init).map_err(|e| invalid(e.to_string()))?;
     init["nodeRegistration"]["taints"] = serde_json::Value::Null;
     let cluster = serde_json::to_value(&cluster).map_err(|e| invalid(e.to_string()))?;

@@ -174,8 +174,7 @@ pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<
     log.push(format!("[kubelet-start] Writing kubelet environment file with flags to file \"{FLAGS_FILE}\""));
     root.write(FLAGS_FILE, flags_env(cfg, hostname).as_bytes(), PUBLIC)?;
     log.push(format!("[kubelet-start] Writing kubelet configuration to file \"{CONFIG_FILE}\""));
-    let yaml = serde_saphyr::to_string(&doc).map_err(|e| KubeletError::Invalid(e.to_string()))?;
-    root.write(CONFIG_FILE, yaml.as_bytes(), PUBLIC)?;
+    root.write(CONFIG_FILE, super::yaml::to_yaml(&doc).as_bytes(), PUBLIC)?;
     if !root.exists(PACKAGE_DROP_IN) && root.read(DROP_IN)?.as_deref() != Some(DROP_IN_TEXT.as_bytes()) {
         log.push(format!("[kubelet-start] Writing the kubelet systemd drop-in to \"{DROP_IN}\""));
         root.write(DROP_IN, DROP_IN_TEXT.as_bytes(), PUBLIC)?;
@@ -223,10 +222,10 @@ mod tests {
     #[test]
     fn kubelet_config_has_kubeadm_defaults_and_keeps_the_users_settings() {
         let (doc, warnings) = config(&cfg("", "v1.31.2"), false).unwrap();
-        let yaml = serde_saphyr::to_string(&doc).unwrap();
+        let yaml = crate::kubeadm::yaml::to_yaml(&doc);
         assert_eq!(
             yaml,
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\ncgroupDriver: systemd\nclusterDNS:\n- \"10.96.0.10\"\nclusterDomain: cluster.local\nhealthzBindAddress: \"127.0.0.1\"\nhealthzPort: 10248\nkind: KubeletConfiguration\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n"
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\nkind: KubeletConfiguration\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n"
         );
         assert!(warnings.is_empty());
         let user = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nmaxPods: 50\nclusterDNS: [10.96.0.53]\n";

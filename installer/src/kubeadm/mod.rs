@@ -12,5 +12,6 @@ pub mod patches;
 pub mod preflight;
 pub mod staticpod;
 pub mod v1beta3;
+pub mod yaml;
 
 pub use config::{InitConfig, KeyAlgorithm, Version};

@@ -11,7 +11,6 @@ mod controlplane;
 mod etcd;
 #[cfg(test)]
 mod tests;
-mod yaml;
 
 use bundle::kubeadm::{Arg, EnvVar};
 use serde_json::{Map, Value, json};
@@ -23,7 +22,7 @@ use super::patches::{self, PatchError, Patches};
 
 pub use controlplane::control_plane_pods;
 pub use etcd::etcd_pod;
-pub use yaml::to_yaml;
+pub use super::yaml::to_yaml;
 
 /// The components `write_manifests` knows, in kubeadm's phase order.
 pub const COMPONENTS: [&str; 4] = ["etcd", KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER];
