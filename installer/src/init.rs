@@ -21,20 +21,23 @@ use crate::trusted_keys;
 pub const PHASES: &[(&str, &[&str])] = &[
     ("import", &[]),
     ("preflight", &[]),
-    ("certs", &[
-        "all",
-        "ca",
-        "apiserver",
-        "apiserver-kubelet-client",
-        "front-proxy-ca",
-        "front-proxy-client",
-        "etcd-ca",
-        "etcd-server",
-        "etcd-peer",
-        "etcd-healthcheck-client",
-        "apiserver-etcd-client",
-        "sa",
-    ]),
+    (
+        "certs",
+        &[
+            "all",
+            "ca",
+            "apiserver",
+            "apiserver-kubelet-client",
+            "front-proxy-ca",
+            "front-proxy-client",
+            "etcd-ca",
+            "etcd-server",
+            "etcd-peer",
+            "etcd-healthcheck-client",
+            "apiserver-etcd-client",
+            "sa",
+        ],
+    ),
     ("kubeconfig", &["all", "admin", "super-admin", "kubelet", "controller-manager", "scheduler"]),
     ("etcd", &["local"]),
     ("control-plane", &["all", "apiserver", "controller-manager", "scheduler"]),
@@ -119,8 +122,9 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         bundle::reader::read_manifest_verified(std::io::BufReader::new(file), &keys)
             .with_context(|| format!("`{}`", options.bundle.display()))?
     };
-    let version = Version::parse(&manifest.kubernetes_version)
-        .with_context(|| format!("`{}`: the manifest's version `{}` is not vX.Y.Z", options.bundle.display(), manifest.kubernetes_version))?;
+    let version = Version::parse(&manifest.kubernetes_version).with_context(|| {
+        format!("`{}`: the manifest's version `{}` is not vX.Y.Z", options.bundle.display(), manifest.kubernetes_version)
+    })?;
     if let Some(given) = &options.kubernetes_version
         && Version::parse(given).map(|v| v.text) != Some(version.text.clone())
     {
@@ -244,8 +248,7 @@ async fn import_phase(options: &InitOptions, cfg: &InitConfig, keys: &[bundle::P
         docker_socket: PathBuf::from("/var/run/docker.sock"),
     })
     .await?;
-    let mut lines: Vec<String> =
-        report.images.iter().map(|i| format!("[import] {} {} ({})", i.name, i.digest, i.status)).collect();
+    let mut lines: Vec<String> = report.images.iter().map(|i| format!("[import] {} {} ({})", i.name, i.digest, i.status)).collect();
     if let Some(advice) = report.sandbox {
         lines.push(format!(
             "[import] WARNING: {}'s sandbox image is {}, the bundle's is {}: the first pod would try to pull it. To fix it, {}",
@@ -286,14 +289,16 @@ async fn cri_findings(cfg: &InitConfig, images: &[bundle::Image]) -> Vec<preflig
     }
     vec![error(
         "ImagePull",
-        format!("the runtime lacks {} and nothing may be pulled: run `airadm images import` (or drop `import` from --skip-phases)", missing.join(", ")),
+        format!(
+            "the runtime lacks {} and nothing may be pulled: run `airadm images import` (or drop `import` from --skip-phases)",
+            missing.join(", ")
+        ),
     )]
 }
 
 /// The host's proxy variables (`*_proxy`), which kubeadm passes to the control-plane pods.
 fn proxy_env() -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> =
-        std::env::vars().filter(|(k, v)| k.to_lowercase().ends_with("_proxy") && !v.is_empty()).collect();
+    let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, v)| k.to_lowercase().ends_with("_proxy") && !v.is_empty()).collect();
     vars.sort();
     vars
 }

@@ -87,10 +87,14 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     ] {
         let path = k(&format!("/etc/kubernetes/{file}"));
         assert_eq!(mode(&path), 0o600, "{file}");
-        let view = run_ok(Command::new("kubectl").arg("config").arg("view").arg("--kubeconfig").arg(&path).args([
-            "-o",
-            "jsonpath={.users[0].name} {.clusters[0].cluster.server} {.current-context}",
-        ]));
+        let view = run_ok(
+            Command::new("kubectl")
+                .arg("config")
+                .arg("view")
+                .arg("--kubeconfig")
+                .arg(&path)
+                .args(["-o", "jsonpath={.users[0].name} {.clusters[0].cluster.server} {.current-context}"]),
+        );
         assert_eq!(view, format!("{user} {server} {user}@kubernetes"), "{file}");
     }
 
@@ -125,7 +129,13 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     phase.args(["phase", "certs", "apiserver"]);
     run_ok(phase);
     assert_eq!(fs_err::read(k("/etc/kubernetes/pki/ca.crt")).unwrap(), ca_before);
-    let out = run_ok(Command::new("openssl").arg("verify").arg("-CAfile").arg(k("/etc/kubernetes/pki/ca.crt")).arg(k("/etc/kubernetes/pki/apiserver.crt")));
+    let out = run_ok(
+        Command::new("openssl")
+            .arg("verify")
+            .arg("-CAfile")
+            .arg(k("/etc/kubernetes/pki/ca.crt"))
+            .arg(k("/etc/kubernetes/pki/apiserver.crt")),
+    );
     assert!(out.trim().ends_with(": OK"), "{out}");
 }
 
@@ -149,7 +159,8 @@ fn dry_run_and_bad_config_change_nothing() {
 
     // A typo in the config: one line naming the file and line, nothing written.
     let config = w.path("kubeadm.yaml");
-    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnett: 10.244.0.0/16\n").unwrap();
+    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnett: 10.244.0.0/16\n")
+        .unwrap();
     let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config));
     assert!(err.contains("kubeadm.yaml:4: unknown field `podSubnett`"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
