@@ -15,7 +15,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio::runtime::Handle;
 
 use crate::progress::Step;
-use crate::runtime::containerd::{Containerd, ContainerdError};
+use crate::runtime::containerd::{Applier, Containerd, ContainerdError, UnpackError};
 use crate::runtime::cri::{self, Cri, CriError};
 
 /// What to import, and how.
@@ -117,6 +117,12 @@ pub enum ImportError {
     /// A containerd call failed.
     #[error(transparent)]
     Containerd(#[from] ContainerdError),
+    /// Unpacking a layer failed.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// `AIRADM_APPLIER` is neither `airadm` nor `containerd`.
+    #[error("AIRADM_APPLIER=`{0}`: use `airadm` (the default) or `containerd`")]
+    Applier(String),
     /// A CRI call failed.
     #[error(transparent)]
     Cri(#[from] CriError),
@@ -179,7 +185,12 @@ pub struct SandboxAdvice {
 }
 
 /// Advice when `configured` is not the bundle's pause image.
-fn sandbox_advice(runtime: &'static str, configured: Option<String>, manifest: &Manifest, fix: impl FnOnce(&str) -> String) -> Option<SandboxAdvice> {
+fn sandbox_advice(
+    runtime: &'static str,
+    configured: Option<String>,
+    manifest: &Manifest,
+    fix: impl FnOnce(&str) -> String,
+) -> Option<SandboxAdvice> {
     let bundle = manifest.images.iter().find(|i| i.component == "pause")?.name.clone();
     (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice { runtime, configured, fix: fix(&bundle), bundle })
 }
@@ -212,7 +223,7 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
     let config = cri.config().await.ok().flatten();
     let snapshotter =
         options.snapshotter.clone().or_else(|| config.as_ref().and_then(cri::snapshotter)).unwrap_or_else(|| "overlayfs".to_owned());
-    let mut containerd = Containerd::new(channel);
+    let mut containerd = Containerd::new(channel).with_applier(applier()?);
     if !options.dry_run {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let lease = format!("airadm-import-{}-{}", std::process::id(), now.as_nanos());
@@ -224,17 +235,40 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
     let (images, manifest, configs) = result?;
     ended?;
     // containerd 1.x reads config version 2 drop-ins, 2.x version 3.
-    let drop_in = if version.trim_start_matches('v').starts_with("1.") { "configs/containerd/v2/airadm.toml" } else { "configs/containerd/v3/airadm.toml" };
+    let drop_in = if version.trim_start_matches('v').starts_with("1.") {
+        "configs/containerd/v2/airadm.toml"
+    } else {
+        "configs/containerd/v3/airadm.toml"
+    };
     let sandbox = sandbox_advice("containerd", config.as_ref().and_then(cri::sandbox_image), &manifest, |_| {
-        drop_in_fix(&configs, drop_in, "install this drop-in where containerd's config `imports` it (e.g. /etc/containerd/conf.d/airadm.toml) and restart containerd")
+        drop_in_fix(
+            &configs,
+            drop_in,
+            "install this drop-in where containerd's config `imports` it (e.g. /etc/containerd/conf.d/airadm.toml) and restart containerd",
+        )
     });
     Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run })
+}
+
+/// Who applies layers: `AIRADM_APPLIER=containerd` keeps containerd's `Diff.Apply` for every
+/// layer. (An environment variable until `airadm images import` grows `--applier`.)
+fn applier() -> Result<Applier, ImportError> {
+    match std::env::var("AIRADM_APPLIER").ok().as_deref() {
+        None | Some("" | "airadm") => Ok(Applier::Airadm),
+        Some("containerd") => Ok(Applier::Containerd),
+        Some(other) => Err(ImportError::Applier(other.to_owned())),
+    }
 }
 
 /// An import's images, manifest and `configs/` files.
 type Imported = (Vec<ImportedImage>, Manifest, BTreeMap<String, String>);
 
-async fn import_leased(options: &ImportOptions, snapshotter: &str, containerd: &Containerd, cri: &mut Cri) -> Result<Imported, ImportError> {
+async fn import_leased(
+    options: &ImportOptions,
+    snapshotter: &str,
+    containerd: &Containerd,
+    cri: &mut Cri,
+) -> Result<Imported, ImportError> {
     let (file, reading) = open_bundle(options)?;
     let (events, arrived) = tokio::sync::mpsc::unbounded_channel();
     let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), snapshotter.to_owned(), arrived)));
@@ -539,7 +573,7 @@ async fn unpack_all(
         let jobs: Vec<&LayerJob> = chains.iter().filter_map(|c| c.get(level)).filter(|j| seen.insert(j.chain.clone())).collect();
         futures_util::stream::iter(jobs)
             .map(|job| async move {
-                containerd.unpack_layer(snapshotter, &job.parent, &job.chain, &job.layer).await?;
+                containerd.unpack_layer(snapshotter, &job.parent, &job.chain, &job.layer, &job.diff_id).await?;
                 let digest: Digest =
                     job.layer.digest.parse().map_err(|e| ImportError::Image { image: job.layer.digest.clone(), reason: format!("{e}") })?;
                 containerd.label_blob(&digest, HashMap::from([("containerd.io/uncompressed".to_owned(), job.diff_id.clone())])).await?;
@@ -592,7 +626,7 @@ async fn eager_unpack(containerd: Containerd, snapshotter: String, mut arrived: 
             started.insert(job.chain.clone());
             let (containerd, snapshotter) = (containerd.clone(), snapshotter.clone());
             running.spawn(async move {
-                containerd.unpack_layer(&snapshotter, &job.parent, &job.chain, &job.layer).await.ok().map(|_| job.chain)
+                containerd.unpack_layer(&snapshotter, &job.parent, &job.chain, &job.layer, &job.diff_id).await.ok().map(|_| job.chain)
             });
         }
     }

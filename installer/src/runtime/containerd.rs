@@ -1,18 +1,26 @@
 //! containerd, through its own gRPC API: content written under a lease with expected digests,
 //! layers unpacked into the CRI snapshotter, image records (pinned) created last.
 //! Recipe verified against containerd 1.6 (works on 1.7 and 2.x, which share these services).
+//! Layers are applied by airadm itself into the mounts `Snapshots.Prepare` hands out (as any
+//! containerd client may), or by containerd's `Diff.Apply`.
+
+mod apply;
+mod mounts;
 
 use std::collections::HashMap;
+use std::io::{self, Read};
 
 use bundle::Digest;
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
-use containerd_client::services::v1::snapshots::{CommitSnapshotRequest, PrepareSnapshotRequest, StatSnapshotRequest};
+use containerd_client::services::v1::snapshots::{
+    CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
+};
 use containerd_client::services::v1::{
     ApplyRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest, DeleteRequest as DeleteLeaseRequest, Image, Info, InfoRequest,
-    UpdateImageRequest, UpdateRequest, WriteAction, WriteContentRequest, content_client::ContentClient, diff_client::DiffClient,
-    images_client::ImagesClient, leases_client::LeasesClient,
+    ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction, WriteContentRequest, content_client::ContentClient,
+    diff_client::DiffClient, images_client::ImagesClient, leases_client::LeasesClient,
 };
-use containerd_client::types::Descriptor;
+use containerd_client::types::{Descriptor, Mount};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -39,17 +47,76 @@ fn fail(call: &'static str, what: impl std::fmt::Display) -> impl FnOnce(tonic::
     move |source| ContainerdError { call, what, source }
 }
 
+pub use apply::ApplyError;
+
+/// Unpacking a layer failed (nothing was committed).
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    /// A containerd call failed.
+    #[error(transparent)]
+    Containerd(#[from] ContainerdError),
+    /// airadm's applier failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The snapshot's overlay could not be mounted.
+    #[error("cannot mount snapshot `{key}` to apply layer {layer} (AIRADM_APPLIER=containerd leaves applying to containerd)")]
+    Mount {
+        /// The active snapshot.
+        key: String,
+        /// The layer blob.
+        layer: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The uncompressed layer is not what the image config says.
+    #[error("layer {layer} uncompresses to {actual}, but its image config says {expected}: the image is corrupt")]
+    DiffIdMismatch {
+        /// The layer blob.
+        layer: String,
+        /// The diffID from the image config.
+        expected: String,
+        /// What the uncompressed bytes hash to.
+        actual: String,
+    },
+    /// The applying thread died.
+    #[error("internal error applying layer {layer}: {reason}")]
+    Join {
+        /// The layer blob.
+        layer: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Who writes a layer's files into its snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Applier {
+    /// airadm, in this process, into the snapshot's mounts; containerd's `Diff.Apply` for mounts
+    /// and media types it does not handle.
+    #[default]
+    Airadm,
+    /// Always containerd's `Diff.Apply`.
+    Containerd,
+}
+
 /// A connection to containerd, in namespace `k8s.io`.
 #[derive(Clone)]
 pub struct Containerd {
     channel: Channel,
     lease: Option<String>,
+    applier: Applier,
 }
 
 impl Containerd {
     /// Wraps a connected channel.
     pub fn new(channel: Channel) -> Self {
-        Self { channel, lease: None }
+        Self { channel, lease: None, applier: Applier::default() }
+    }
+
+    /// Chooses who applies layers.
+    pub fn with_applier(self, applier: Applier) -> Self {
+        Self { applier, ..self }
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -163,9 +230,16 @@ impl Containerd {
         Ok(())
     }
 
-    /// Unpacks one layer on top of `parent` into snapshot `chain_id`, unless it exists.
-    /// Returns true when it did work.
-    pub async fn unpack_layer(&self, snapshotter: &str, parent: &str, chain_id: &str, layer: &Descriptor) -> Result<bool, ContainerdError> {
+    /// Unpacks one layer on top of `parent` into snapshot `chain_id`, unless it exists; the
+    /// layer must uncompress to `diff_id`. Returns true when it did work.
+    pub async fn unpack_layer(
+        &self,
+        snapshotter: &str,
+        parent: &str,
+        chain_id: &str,
+        layer: &Descriptor,
+        diff_id: &str,
+    ) -> Result<bool, UnpackError> {
         let mut snapshots = SnapshotsClient::new(self.channel.clone());
         let stat = StatSnapshotRequest { snapshotter: snapshotter.into(), key: chain_id.into() };
         if snapshots.stat(self.request(stat)).await.is_ok() {
@@ -180,13 +254,76 @@ impl Containerd {
         let prepare =
             PrepareSnapshotRequest { snapshotter: snapshotter.into(), key: key.clone(), parent: parent.into(), labels: labels.clone() };
         let mounts = snapshots.prepare(self.request(prepare)).await.map_err(fail("Snapshots.Prepare", chain_id))?.into_inner().mounts;
-        let apply = ApplyRequest { diff: Some(layer.clone()), mounts, ..Default::default() };
-        DiffClient::new(self.channel.clone()).apply(self.request(apply)).await.map_err(fail("Diff.Apply", &layer.digest))?;
+        let applied = match self.apply(&key, mounts, layer).await {
+            Ok(applied) if applied == diff_id => Ok(()),
+            Ok(actual) => Err(UnpackError::DiffIdMismatch { layer: layer.digest.clone(), expected: diff_id.into(), actual }),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            // Half-written: never committed, and removed now rather than at lease end.
+            let remove = RemoveSnapshotRequest { snapshotter: snapshotter.into(), key };
+            let _ = snapshots.remove(self.request(remove)).await;
+            return Err(e);
+        }
         let commit = CommitSnapshotRequest { snapshotter: snapshotter.into(), name: chain_id.into(), key, labels };
         match snapshots.commit(self.request(commit)).await {
-            Err(status) if status.code() != Code::AlreadyExists => Err(fail("Snapshots.Commit", chain_id)(status)),
+            Err(status) if status.code() != Code::AlreadyExists => Err(fail("Snapshots.Commit", chain_id)(status).into()),
             _ => Ok(true),
         }
+    }
+
+    /// Applies `layer` to the prepared snapshot `key`; returns the diffID of what was applied.
+    async fn apply(&self, key: &str, mounts: Vec<Mount>, layer: &Descriptor) -> Result<String, UnpackError> {
+        match mounts::Target::of(&mounts) {
+            Some(target) if self.applier == Applier::Airadm && applies_media_type(&layer.media_type) => {
+                self.apply_here(key, target, layer).await
+            }
+            _ => {
+                let apply = ApplyRequest { diff: Some(layer.clone()), mounts, ..Default::default() };
+                let applied = DiffClient::new(self.channel.clone())
+                    .apply(self.request(apply))
+                    .await
+                    .map_err(fail("Diff.Apply", &layer.digest))?
+                    .into_inner()
+                    .applied;
+                Ok(applied.map(|d| d.digest).unwrap_or_default())
+            }
+        }
+    }
+
+    /// Streams the blob from the content store into [`apply::apply_layer`] on a blocking thread.
+    async fn apply_here(&self, key: &str, target: mounts::Target, layer: &Descriptor) -> Result<String, UnpackError> {
+        let request = ReadContentRequest { digest: layer.digest.clone(), offset: 0, size: 0 };
+        let mut stream = ContentClient::new(self.channel.clone())
+            .read(self.request(request))
+            .await
+            .map_err(fail("Content.Read", &layer.digest))?
+            .into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(4);
+        let feed = tokio::spawn(async move {
+            loop {
+                let chunk = match stream.message().await {
+                    Ok(Some(response)) => Ok(response.data),
+                    Ok(None) => break,
+                    Err(status) => Err(io::Error::other(status)),
+                };
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let (key, digest) = (key.to_owned(), layer.digest.clone());
+        let applied = tokio::task::spawn_blocking(move || {
+            let mounted = mounts::Mounted::new(&target).map_err(|source| UnpackError::Mount { key, layer: digest.clone(), source })?;
+            tracing::debug!(layer = %digest, root = %mounted.root().display(), "applying layer");
+            let applied = apply::apply_layer(mounted.root(), ChunkReader::new(rx), &digest)?;
+            Ok::<_, UnpackError>(applied.diff_id.to_string())
+        })
+        .await
+        .map_err(|e| UnpackError::Join { layer: layer.digest.clone(), reason: e.to_string() })?;
+        feed.abort();
+        applied
     }
 
     /// Creates or updates the image record `name` pointing at `target`.
@@ -202,5 +339,48 @@ impl Containerd {
             }
             other => other.map(|_| ()).map_err(fail("Images.Create", name)),
         }
+    }
+}
+
+/// Layer media types airadm applies itself: tar, gzip or not (zstd and encrypted layers go to
+/// containerd).
+fn applies_media_type(media_type: &str) -> bool {
+    [
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.diff.tar",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    ]
+    .contains(&media_type)
+}
+
+/// The chunks of a `Content.Read` stream, as a blocking reader.
+struct ChunkReader {
+    chunks: tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+impl ChunkReader {
+    fn new(chunks: tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> Self {
+        Self { chunks, current: Vec::new(), position: 0 }
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.position == self.current.len() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => (self.current, self.position) = (chunk?, 0),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.position);
+        buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
     }
 }

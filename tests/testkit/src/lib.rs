@@ -7,6 +7,7 @@
 pub mod containerd;
 pub mod docker;
 pub mod image;
+pub mod oci_tree;
 pub mod proxy;
 pub mod rawtar;
 pub mod registry;

@@ -2,6 +2,7 @@
 //! tools a user checks a bundle with (zstd, tar, skopeo, minisign), and tampering.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod apply;
 mod corpus;
 mod import;
 mod init;
