@@ -223,7 +223,7 @@ pub async fn import(options: ImportOptions) -> Result<ImportReport, ImportError>
     let config = cri.config().await.ok().flatten();
     let snapshotter =
         options.snapshotter.clone().or_else(|| config.as_ref().and_then(cri::snapshotter)).unwrap_or_else(|| "overlayfs".to_owned());
-    let mut containerd = Containerd::new(channel).with_applier(applier()?);
+    let mut containerd = Containerd::new(channel).with_applier(applier()?).with_local_content().await;
     if !options.dry_run {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let lease = format!("airadm-import-{}-{}", std::process::id(), now.as_nanos());
