@@ -7,19 +7,23 @@
 //! uncompressed stream is hashed and must be the layer's diffID (containerd's unpacker checks the
 //! same, client side: core/unpack/unpacker.go).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt as _;
 
 use fs_err::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bundle::Digest;
 use bundle::digest::HashingReader;
 use rustix::fs::{AtFlags, CWD, FileType, Mode, Timestamps, XattrFlags};
 use tar::EntryType;
+
+use self::paths::{clean, make_parents, remove_all, resolve};
+
+mod paths;
 
 /// What applying a layer proved about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +63,6 @@ const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
 /// AUFS metadata (`.wh..wh.plnk`, `.wh..wh.aufs`) at the root: not extracted (containerd skips it).
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
-/// Symlinks followed while resolving one path, as Linux's own limit (ELOOP past it).
-const MAX_SYMLINKS: usize = 40;
 const COPY_BUFFER: usize = 256 << 10;
 
 /// Applies the layer in `blob` (gzip or plain tar, told by its first bytes as containerd does) to
@@ -344,99 +346,7 @@ fn set_times(path: &Path, times: Times) -> io::Result<()> {
     rustix::fs::utimensat(CWD, path, &timestamps, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| named(e.into(), path))
 }
 
-/// Go's `filepath.Clean` of an entry name, as components below the root: `.` dropped, `..`
-/// taken lexically and never above the root.
-fn clean(name: &Path) -> Vec<OsString> {
-    let mut components = Vec::new();
-    for component in name.components() {
-        match component {
-            Component::Normal(part) => components.push(part.to_owned()),
-            Component::ParentDir => {
-                components.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    components
-}
-
-/// `components` below `root` with every symlink on the way followed as if `root` were `/`
-/// (containerd's continuity `fs.RootPath`): nothing resolves outside `root`. Missing
-/// components are taken as they are.
-fn resolve(root: &Path, components: &[OsString]) -> io::Result<PathBuf> {
-    let mut pending: VecDeque<OsString> = components.iter().cloned().collect();
-    let mut resolved: Vec<OsString> = Vec::new();
-    let mut followed = 0;
-    while let Some(part) = pending.pop_front() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        if part.is_empty() || part == "." {
-            continue;
-        }
-        let candidate: PathBuf =
-            std::iter::once(root.as_os_str()).chain(resolved.iter().map(OsString::as_os_str)).chain([part.as_os_str()]).collect();
-        match fs_err::symlink_metadata(&candidate) {
-            Ok(metadata) if metadata.file_type().is_symlink() => {
-                followed += 1;
-                if followed > MAX_SYMLINKS {
-                    return Err(named(io::Error::from_raw_os_error(rustix::io::Errno::LOOP.raw_os_error()), &candidate));
-                }
-                let target = fs_err::read_link(&candidate)?;
-                if target.is_absolute() {
-                    resolved.clear();
-                }
-                for (i, component) in target.components().filter_map(|c| component_text(c)).enumerate() {
-                    pending.insert(i, component);
-                }
-            }
-            _ => resolved.push(part),
-        }
-    }
-    Ok(std::iter::once(root.as_os_str()).chain(resolved.iter().map(OsString::as_os_str)).collect())
-}
-
-fn component_text(component: Component<'_>) -> Option<OsString> {
-    match component {
-        Component::Normal(part) => Some(part.to_owned()),
-        Component::ParentDir => Some("..".into()),
-        Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
-    }
-}
-
-/// containerd's `mkparent`: missing directories between `root` and `dir` are created, 0755.
-fn make_parents(root: &Path, dir: &Path) -> io::Result<()> {
-    match fs_err::symlink_metadata(dir) {
-        Ok(metadata) if metadata.is_dir() => return Ok(()),
-        Ok(_) => return Err(named(io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error()), dir)),
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        Err(_) => {}
-    }
-    if let Some(up) = dir.parent()
-        && up != root
-        && up.starts_with(root)
-    {
-        make_parents(root, up)?;
-    }
-    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
-        Err(e) if !(e.kind() == io::ErrorKind::AlreadyExists && fs_err::symlink_metadata(dir).is_ok_and(|m| m.is_dir())) => {
-            Err(named(e, dir))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Go's `os.RemoveAll`: whatever is at `path`, gone; nothing there is fine.
-fn remove_all(path: &Path) -> io::Result<()> {
-    match fs_err::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-        Ok(metadata) if metadata.is_dir() => fs_err::remove_dir_all(path),
-        Ok(_) => fs_err::remove_file(path),
-    }
-}
-
+/// `error`, naming `path`.
 fn named(error: io::Error, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
