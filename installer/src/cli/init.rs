@@ -116,13 +116,10 @@ impl InitCommand {
     pub fn options(self) -> anyhow::Result<InitOptions> {
         let a = self.args;
         let bundle = a.bundle.ok_or_else(|| anyhow::anyhow!("--bundle FILE is required: airadm takes the version and images from it"))?;
-        let phase = match self.phase {
-            Some(InitSubcommand::Phase { name, sub }) => Some(match sub {
-                Some(sub) => format!("{name}/{sub}"),
-                None => name,
-            }),
-            None => None,
-        };
+        let phase = self.phase.map(|InitSubcommand::Phase { name, sub }| match sub {
+            Some(sub) => format!("{name}/{sub}"),
+            None => name,
+        });
         Ok(InitOptions {
             config: a.config,
             flags: InitFlags {

@@ -30,7 +30,7 @@ pub enum Command {
     #[command(subcommand)]
     Images(ImagesCommand),
     /// Bring up a control-plane node (kubeadm init), or run one of its phases.
-    Init(init::InitCommand),
+    Init(Box<init::InitCommand>),
     /// kubeadm configuration: print defaults, list images.
     #[command(subcommand)]
     Config(config::ConfigCommand),
