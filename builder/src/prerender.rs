@@ -126,13 +126,13 @@ nodeRegistration:
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
-kubernetesVersion: v1.31.2
-imageRepository: registry.k8s.io
 etcd:
   local:
     imageTag: 3.5.15-0
+kubernetesVersion: v1.31.2
 dns:
   imageTag: v1.11.3
+imageRepository: registry.k8s.io
 ";
         assert!(text.ends_with(expected), "{text}");
     }
