@@ -186,14 +186,7 @@ fn verify_content(input: impl Read, trusted: &[PublicKey], sink: &mut dyn EntryS
     let mut archive = tar::Archive::new(decoder);
     let mut entries = archive.entries().map_err(corrupt("start"))?;
 
-    let (manifest_bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
-    let (signature_bytes, _) = read_small(entries.next(), SIGNATURE_PATH, MAX_SIGNATURE_SIZE, MANIFEST_PATH)?;
-    let signature = String::from_utf8_lossy(&signature_bytes);
-    let (key, comment) = PublicKey::verify_with(trusted, &manifest_bytes, &signature).map_err(VerifyError::Signature)?;
-    let manifest = Manifest::from_slice(&manifest_bytes).map_err(VerifyError::Manifest)?;
-    if comment != manifest.trusted_comment() {
-        return Err(VerifyError::CommentMismatch { found: comment, expected: manifest.trusted_comment() });
-    }
+    let (manifest, key) = read_signed_manifest(&mut entries, trusted)?;
     sink.begin(&manifest).map_err(|source| VerifyError::Sink { path: manifest_path(), source })?;
 
     let mut seen = BTreeSet::new();
@@ -391,13 +384,21 @@ pub fn read_manifest_verified(input: impl Read, trusted: &[PublicKey]) -> Result
     }
     let mut archive = tar::Archive::new(open_frame(input)?);
     let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
+    Ok(read_signed_manifest(&mut entries, trusted)?.0)
+}
+
+/// The first two entries: the manifest, checked against its signature and trusted comment.
+fn read_signed_manifest<'k, R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+    trusted: &'k [PublicKey],
+) -> Result<(Manifest, &'k PublicKey), VerifyError> {
     let (manifest_bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
     let (signature_bytes, _) = read_small(entries.next(), SIGNATURE_PATH, MAX_SIGNATURE_SIZE, MANIFEST_PATH)?;
     let signature = String::from_utf8_lossy(&signature_bytes);
-    let (_, comment) = PublicKey::verify_with(trusted, &manifest_bytes, &signature).map_err(VerifyError::Signature)?;
+    let (key, comment) = PublicKey::verify_with(trusted, &manifest_bytes, &signature).map_err(VerifyError::Signature)?;
     let manifest = Manifest::from_slice(&manifest_bytes).map_err(VerifyError::Manifest)?;
     if comment != manifest.trusted_comment() {
         return Err(VerifyError::CommentMismatch { found: comment, expected: manifest.trusted_comment() });
     }
-    Ok(manifest)
+    Ok((manifest, key))
 }

@@ -9,7 +9,7 @@ use testkit::image::{Layer, TestImage};
 use testkit::oci_tree::{Entry, Node, layer, listing, net_bind_service_capability};
 use testkit::{Containerd, run_ok};
 
-use crate::{World, airadm, bundle_file};
+use crate::{World, bundle_file};
 
 const PAUSE: &str = "registry.k8s.io/pause:3.10";
 
@@ -91,15 +91,7 @@ fn tricky_layers() -> Vec<Layer> {
 
 /// `AIRADM_APPLIER=…` `airadm images import` of `bundle` into `ctd`.
 fn import(bundle: &Path, key: &Path, ctd: &Containerd, applier: &str) -> std::process::Output {
-    let mut cmd = airadm();
-    cmd.args(["images", "import", "--quiet", "--bundle"])
-        .arg(bundle)
-        .arg("--trusted-key")
-        .arg(key)
-        .arg("--cri-socket")
-        .arg(format!("unix://{}", ctd.socket().display()))
-        .env("AIRADM_APPLIER", applier);
-    testkit::run(cmd)
+    testkit::run(crate::import_into(bundle, key, ctd, &["--quiet"]).env("AIRADM_APPLIER", applier))
 }
 
 /// The tree of every image (tag names), read through a read-only mount of its top snapshot.

@@ -81,14 +81,7 @@ fn flip_signature(sig: &mut [u8]) {
 }
 
 fn import(bundle: &Path, key: &Path, ctd: &Containerd) -> std::process::Command {
-    let mut cmd = airadm();
-    cmd.args(["images", "import", "--quiet", "--bundle"])
-        .arg(bundle)
-        .arg("--trusted-key")
-        .arg(key)
-        .arg("--cri-socket")
-        .arg(format!("unix://{}", ctd.socket().display()));
-    cmd
+    crate::import_into(bundle, key, ctd, &["--quiet"])
 }
 
 #[test]

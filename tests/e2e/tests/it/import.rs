@@ -7,17 +7,7 @@ use testkit::{Containerd, run_fails, run_ok};
 
 use crate::{World, airadm, bundle_file};
 
-fn import(bundle: &Path, key: &Path, ctd: &Containerd, extra: &[&str]) -> Command {
-    let mut cmd = airadm();
-    cmd.args(["images", "import", "--bundle"])
-        .arg(bundle)
-        .arg("--trusted-key")
-        .arg(key)
-        .arg("--cri-socket")
-        .arg(format!("unix://{}", ctd.socket().display()))
-        .args(extra);
-    cmd
-}
+use crate::import_into as import;
 
 fn manifest(bundle: &Path) -> bundle::Manifest {
     bundle::reader::read_manifest_unverified(fs_err::File::open(bundle).unwrap()).unwrap()

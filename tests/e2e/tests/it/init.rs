@@ -3,7 +3,7 @@
 //! with the tools a kubeadm user would use (openssl, kubectl, kubernetes-validate).
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use testkit::{Containerd, run_fails, run_ok};
@@ -31,19 +31,25 @@ fn init(bundle: &Path, key: &Path, ctd: &Containerd, rootfs: &Path) -> Command {
     cmd
 }
 
-fn mode(path: &Path) -> u32 {
-    fs_err::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-#[test]
-fn init_imports_the_bundle_and_writes_kubeadms_tree() {
-    let w = World::new(20_000);
+/// A registry-built amd64 bundle, its public key, a containerd, an empty rootfs.
+fn setup(unique_layer_size: usize) -> (World, PathBuf, PathBuf, Containerd, PathBuf) {
+    let w = World::new(unique_layer_size);
     let (key, public) = w.keygen("release");
     run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
     let bundle = bundle_file(&w.path("out"), "amd64");
     let ctd = Containerd::start("registry.k8s.io/pause:3.10");
     let rootfs = w.path("rootfs");
     fs_err::create_dir_all(&rootfs).unwrap();
+    (w, bundle, public, ctd, rootfs)
+}
+
+fn mode(path: &Path) -> u32 {
+    fs_err::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_imports_the_bundle_and_writes_kubeadms_tree() {
+    let (_w, bundle, public, ctd, rootfs) = setup(20_000);
 
     // Without skipping the API phases, init writes the node's files, then stops and says how to go on.
     let err = run_fails(init(&bundle, &public, &ctd, &rootfs));
@@ -141,13 +147,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
 
 #[test]
 fn dry_run_and_bad_config_change_nothing() {
-    let w = World::new(1_000);
-    let (key, public) = w.keygen("release");
-    run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
-    let bundle = bundle_file(&w.path("out"), "amd64");
-    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
-    let rootfs = w.path("rootfs");
-    fs_err::create_dir_all(&rootfs).unwrap();
+    let (w, bundle, public, ctd, rootfs) = setup(1_000);
 
     let out = run_ok(init(&bundle, &public, &ctd, &rootfs).arg("--dry-run").arg(format!("--skip-phases={API_PHASES}")));
     assert!(out.contains("[dryrun] Wrote certificates, kubeconfig files and control plane manifests to the"), "{out}");

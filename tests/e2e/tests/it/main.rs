@@ -74,6 +74,19 @@ impl World {
     }
 }
 
+/// `airadm images import --bundle B --trusted-key K --cri-socket unix://<ctd> EXTRA…`.
+pub fn import_into(bundle: &Path, key: &Path, ctd: &testkit::Containerd, extra: &[&str]) -> Command {
+    let mut cmd = airadm();
+    cmd.args(["images", "import", "--bundle"])
+        .arg(bundle)
+        .arg("--trusted-key")
+        .arg(key)
+        .arg("--cri-socket")
+        .arg(format!("unix://{}", ctd.socket().display()))
+        .args(extra);
+    cmd
+}
+
 pub fn bundle_file(out: &Path, arch: &str) -> PathBuf {
     out.join(format!("kubernetes-v1.31.2-linux-{arch}.tar.zst"))
 }
