@@ -20,9 +20,9 @@ use super::config::defaults::MANIFESTS_DIR;
 use super::files::{PRIVATE, Root};
 use super::patches::{self, PatchError, Patches};
 
+pub use super::yaml::to_yaml;
 pub use controlplane::control_plane_pods;
 pub use etcd::etcd_pod;
-pub use super::yaml::to_yaml;
 
 /// The components `write_manifests` knows, in kubeadm's phase order.
 pub const COMPONENTS: [&str; 4] = ["etcd", KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER];
