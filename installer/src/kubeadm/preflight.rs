@@ -54,6 +54,8 @@ pub trait Probe {
     fn kubelet_version(&self) -> Result<String, String>;
     /// firewalld is active.
     fn firewalld_active(&self) -> bool;
+    /// The cgroup controllers: `(true, v2 controllers)` on cgroup v2, `(false, enabled v1 ones)`.
+    fn cgroups(&self) -> (bool, Vec<String>);
 }
 
 fn file_name(path: &str) -> String {
@@ -141,6 +143,20 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
         }
         Err(why) => fail("KubeletVersion".into(), Error, format!("couldn't get kubelet version: {why}")),
     }
+    // SystemVerification: the cgroup controllers the kubelet needs (kubeadm's system validators).
+    let (v2, controllers) = probe.cgroups();
+    let required: &[&str] = if v2 { &["cpu", "cpuset", "memory", "pids"] } else { &["cpu", "cpuacct", "cpuset", "memory", "pids"] };
+    let missing: Vec<&str> = required.iter().copied().filter(|c| !controllers.iter().any(|have| have == c)).collect();
+    if !missing.is_empty() {
+        fail("SystemVerification".into(), Error, format!("missing required cgroups: {}", missing.join(" ")));
+    }
+    if !v2 {
+        fail(
+            "SystemVerification".into(),
+            Warning,
+            "cgroups v1 support is in maintenance mode, please migrate to cgroups v2".into(),
+        );
+    }
     if probe.port_in_use(10250) {
         fail("Port-10250".into(), Error, "Port 10250 is in use".into());
     }
@@ -153,6 +169,15 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
             "FileContent--proc-sys-net-ipv6-conf-default-forwarding".into(),
             Error,
             "/proc/sys/net/ipv6/conf/default/forwarding contents are not set to 1".into(),
+        );
+    }
+    // Not one of kubeadm's checks any more, but bridged pod traffic bypasses kube-proxy's
+    // iptables rules without it: a warning when the bridge module is loaded and it is off.
+    if probe.read_proc("/proc/sys/net/bridge/bridge-nf-call-iptables").is_some_and(|v| v.trim() != "1") {
+        fail(
+            "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables".into(),
+            Warning,
+            "/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1".into(),
         );
     }
     if let Some(local) = cfg.local_etcd() {
@@ -275,6 +300,23 @@ impl Probe for HostProbe<'_> {
     fn firewalld_active(&self) -> bool {
         Path::new("/run/firewalld").exists() && Path::new("/run/systemd/system").exists()
     }
+
+    fn cgroups(&self) -> (bool, Vec<String>) {
+        if let Ok(v2) = fs_err::read_to_string("/sys/fs/cgroup/cgroup.controllers") {
+            return (true, v2.split_whitespace().map(str::to_owned).collect());
+        }
+        // /proc/cgroups: `name hierarchy num_cgroups enabled`.
+        let v1 = fs_err::read_to_string("/proc/cgroups").unwrap_or_default();
+        let enabled = v1
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(3) == Some(&"1")).then(|| f[0].to_owned())
+            })
+            .collect();
+        (false, enabled)
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +334,8 @@ mod tests {
         ip_forward: &'static str,
         swap: bool,
         kubelet: Option<&'static str>,
+        cgroups_v1: bool,
+        bridge_off: bool,
     }
 
     impl Probe for Fake {
@@ -313,7 +357,10 @@ mod tests {
         fn dir_non_empty(&self, path: &str) -> bool {
             self.files.iter().any(|f| f.starts_with(&format!("{path}/")))
         }
-        fn read_proc(&self, _path: &str) -> Option<String> {
+        fn read_proc(&self, path: &str) -> Option<String> {
+            if path.contains("bridge") {
+                return Some(if self.bridge_off { "0\n".into() } else { "1\n".into() });
+            }
             Some(if self.ip_forward.is_empty() { "1\n".into() } else { self.ip_forward.into() })
         }
         fn in_path(&self, command: &str) -> bool {
@@ -327,6 +374,13 @@ mod tests {
         }
         fn firewalld_active(&self) -> bool {
             false
+        }
+        fn cgroups(&self) -> (bool, Vec<String>) {
+            if self.cgroups_v1 {
+                (false, ["cpu", "cpuacct", "memory", "pids"].map(String::from).to_vec())
+            } else {
+                (true, ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"].map(String::from).to_vec())
+            }
         }
     }
 
@@ -363,6 +417,8 @@ mod tests {
             ip_forward: "0\n",
             swap: true,
             kubelet: Some("v1.32.0"),
+            cgroups_v1: true,
+            bridge_off: true,
         };
         let findings = init_checks(&cfg("v1.31.2"), &fake);
         assert_eq!(
@@ -376,8 +432,11 @@ mod tests {
                 "FileExisting-conntrack",
                 "FileExisting-socat",
                 "KubeletVersion",
+                "SystemVerification",
+                "SystemVerification",
                 "Port-10250",
                 "FileContent--proc-sys-net-ipv4-ip_forward",
+                "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
                 "Port-2379",
                 "DirAvailable--var-lib-etcd",
             ]
@@ -388,7 +447,8 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("\t[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2\n"), "{err}");
-        assert!(!err.contains("Swap") && !err.contains("socat"), "warnings are not errors: {err}");
+        assert!(err.contains("\t[ERROR SystemVerification]: missing required cgroups: cpuset\n"), "{err}");
+        assert!(!err.contains("Swap") && !err.contains("socat") && !err.contains("bridge"), "warnings are not errors: {err}");
         // conntrack is no longer required from v1.32.
         assert!(!names(&init_checks(&cfg("v1.32.0"), &fake)).contains(&"FileExisting-conntrack"));
     }
