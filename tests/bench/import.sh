@@ -29,31 +29,8 @@ done
   --signing-key "$T/bench.key" --output-dir "$T/out" --cache-dir "$T/cache"
 BUNDLE=$T/out/kubernetes-v1.31.2-linux-amd64.tar.zst
 
-start_containerd() {
-  local c=$T/ctd; rm -rf "$c"; mkdir -p "$c/cni"
-  cat > "$c/config.toml" <<TOML
-version = 2
-root = "$c/root"
-state = "$c/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = "$c/containerd.sock"
-[ttrpc]
-  address = "$c/containerd.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$c/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$c/cni"
-TOML
-  containerd --config "$c/config.toml" > "$c/log" 2>&1 & CTD_PID=$!
-  for _ in $(seq 200); do ctr --address "$c/containerd.sock" version >/dev/null 2>&1 && return; sleep 0.05; done
-  echo "containerd did not start" >&2; exit 1
-}
+
+start_ctd() { start_containerd "$T/ctd"; }
 
 ctd_ticks() { awk '{print $14 + $15}' "/proc/$CTD_PID/stat"; }
 
@@ -76,14 +53,14 @@ PY
 
 S=$T/ctd/containerd.sock
 for round in $(seq "$ROUNDS"); do
-  start_containerd
+  start_ctd
   rm -rf "$T/x"; mkdir -p "$T/x"
   measure "zstd+tar+ctr-import" bash -c "zstd -dc '$BUNDLE' | tar -x -C '$T/x' && tar -C '$T/x/oci' -cf - . | ctr --address '$S' -n k8s.io images import --snapshotter overlayfs -"
   stop_containerd
-  start_containerd
+  start_ctd
   measure "airadm-images-import" "$BIN/airadm" images import --bundle "$BUNDLE" --trusted-key "$T/bench.pub" --cri-socket "unix://$S"
   stop_containerd
-  start_containerd
+  start_ctd
   measure "airadm-with-containerd-applier" env AIRADM_APPLIER=containerd \
     "$BIN/airadm" images import --bundle "$BUNDLE" --trusted-key "$T/bench.pub" --cri-socket "unix://$S"
   stop_containerd
