@@ -116,6 +116,7 @@ pub fn plan(skip: &[String]) -> Vec<(&'static str, &'static str)> {
 
 /// Runs `airadm init` or one of its phases.
 pub async fn run(options: InitOptions) -> anyhow::Result<()> {
+    let single = options.phase.as_deref().map(parse_phase).transpose()?;
     let keys = trusted_keys::load(&options.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
     let manifest = {
         let file = fs_err::File::open(&options.bundle)?;
@@ -163,11 +164,8 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         }
         Ok(())
     };
-    let plan: Vec<(&str, &str)> = match &options.phase {
-        Some(one) => {
-            let (phase, sub) = parse_phase(one)?;
-            vec![(phase, sub.unwrap_or("all"))]
-        }
+    let plan: Vec<(&str, &str)> = match single {
+        Some((phase, sub)) => vec![(phase, sub.unwrap_or("all"))],
         None => plan(&cfg.skip_phases),
     };
     let now = SystemTime::now();
@@ -321,4 +319,30 @@ fn host_facts(flags: &InitFlags, root: &Root) -> HostFacts {
         }),
     };
     HostFacts { hostname, default_address, cri_socket }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_and_sub_phases_are_checked() {
+        assert_eq!(parse_phase("certs/apiserver").unwrap(), ("certs", Some("apiserver")));
+        assert_eq!(parse_phase("kubelet-start").unwrap(), ("kubelet-start", None));
+        assert!(parse_phase("bogus").unwrap_err().to_string().contains("unknown phase `bogus`: phases are import, preflight, certs"));
+        assert!(parse_phase("etcd/remote").unwrap_err().to_string().contains("phase `etcd` has no sub-phase `remote`: it has local"));
+    }
+
+    #[test]
+    fn skip_phases_drop_whole_phases_or_single_sub_phases() {
+        let full = plan(&[]);
+        assert_eq!(full.len(), PHASES.len());
+        assert!(full.iter().all(|(_, which)| *which == "all"));
+        let skip = ["import".to_owned(), "certs/etcd-ca".to_owned(), "addon".to_owned()];
+        let plan = plan(&skip);
+        assert!(!plan.iter().any(|(p, _)| *p == "import" || *p == "addon"));
+        let certs: Vec<&str> = plan.iter().filter(|(p, _)| *p == "certs").map(|(_, s)| *s).collect();
+        assert_eq!(certs.len(), 10, "{certs:?}");
+        assert!(!certs.contains(&"etcd-ca") && !certs.contains(&"all") && certs[0] == "ca");
+    }
 }
