@@ -3,6 +3,8 @@
 //! Rendering is pure (configuration in, bytes out); [`files::Root`] and the few host probes are
 //! the only parts that touch the node.
 
+pub mod addons;
+pub mod api;
 pub mod certs;
 pub mod config;
 pub mod files;

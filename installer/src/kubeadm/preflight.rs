@@ -151,11 +151,7 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
         fail("SystemVerification".into(), Error, format!("missing required cgroups: {}", missing.join(" ")));
     }
     if !v2 {
-        fail(
-            "SystemVerification".into(),
-            Warning,
-            "cgroups v1 support is in maintenance mode, please migrate to cgroups v2".into(),
-        );
+        fail("SystemVerification".into(), Warning, "cgroups v1 support is in maintenance mode, please migrate to cgroups v2".into());
     }
     if probe.port_in_use(10250) {
         fail("Port-10250".into(), Error, "Port 10250 is in use".into());
