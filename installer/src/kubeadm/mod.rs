@@ -14,6 +14,7 @@ pub mod patches;
 pub mod preflight;
 pub mod staticpod;
 pub mod v1beta3;
+pub mod wait;
 pub mod yaml;
 
 pub use config::{InitConfig, KeyAlgorithm, Version};
