@@ -1,0 +1,156 @@
+//! `upload-certs` (kubeadm: cmd/kubeadm/app/phases/copycerts/copycerts.go,
+//! util/crypto/crypto.go): the control-plane CAs and keys, AES-256-GCM encrypted with the
+//! certificate key, in Secret `kubeadm-certs`, owned by a 2-hour bootstrap token so the garbage
+//! collector deletes both together.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aes_gcm::aead::{Aead, Generate, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use bundle::kubeadm::BootstrapToken;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Client;
+use kube::api::Api;
+
+use super::{
+    ApiError, KUBE_SYSTEM, NODE_BOOTSTRAP_TOKEN_GROUP, apply_read_access, create_or_update, group, meta, read_access, request_error,
+};
+use super::{token_secret_name, update_or_create_tokens};
+use crate::kubeadm::config::InitConfig;
+use crate::kubeadm::files::Root;
+
+/// `KubeadmCertsSecret`.
+pub const KUBEADM_CERTS: &str = "kubeadm-certs";
+/// `KubeadmCertsClusterRoleName` (a Role and a RoleBinding in kube-system).
+pub const KUBEADM_CERTS_ROLE: &str = "kubeadm:kubeadm-certs";
+/// The description of the token that owns `kubeadm-certs`.
+pub const CERT_TOKEN_DESCRIPTION: &str = "Proxy for managing TTL for the kubeadm-certs secret";
+/// `DefaultCertTokenDuration`.
+pub const CERT_TOKEN_TTL: &str = "2h0m0s";
+
+/// Decodes `--certificate-key` (64 hex characters).
+pub fn decode_certificate_key(key: &str) -> Result<[u8; 32], ApiError> {
+    hex::decode(key).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(ApiError::CertificateKey)
+}
+
+/// `cryptoutil.EncryptBytes` with a given nonce: `nonce(12) || ciphertext || tag(16)`, no AAD.
+pub fn encrypt_with_nonce(data: &[u8], key: &[u8; 32], nonce: [u8; 12]) -> Vec<u8> {
+    let cipher = Aes256Gcm::new(key.into());
+    let nonce = Nonce::from(nonce);
+    let mut out = nonce.to_vec();
+    // Encrypting into a Vec cannot fail (the only error is a plaintext past 64 GiB).
+    out.extend(cipher.encrypt(&nonce, data).unwrap_or_default());
+    out
+}
+
+/// `cryptoutil.EncryptBytes`: a random nonce.
+pub fn encrypt(data: &[u8], key: &[u8; 32]) -> Vec<u8> {
+    let nonce: Nonce<aes_gcm::aead::consts::U12> = Nonce::generate();
+    encrypt_with_nonce(data, key, nonce.into())
+}
+
+/// `cryptoutil.DecryptBytes`; `what` names the entry in the error.
+pub fn decrypt(blob: &[u8], key: &[u8; 32], what: &str) -> Result<Vec<u8>, ApiError> {
+    let fail = || ApiError::Decrypt(what.into());
+    if blob.len() < 12 {
+        return Err(fail());
+    }
+    let (nonce, sealed) = blob.split_at(12);
+    let nonce = Nonce::try_from(nonce).map_err(|_| fail())?;
+    Aes256Gcm::new(key.into()).decrypt(&nonce, sealed).map_err(|_| fail())
+}
+
+/// `certsToTransfer`: Secret key (`certOrKeyNameToSecretName`, `/` → `-`) and node path, sorted.
+pub fn certs_to_transfer(cfg: &InitConfig) -> Vec<(String, String)> {
+    let mut names = vec!["ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.pub", "sa.key"];
+    let mut certs: Vec<(String, String)> = Vec::new();
+    match &cfg.etcd.external {
+        None => names.extend(["etcd/ca.crt", "etcd/ca.key"]),
+        Some(external) => {
+            for (key, file) in [
+                ("external-etcd-ca.crt", &external.ca_file),
+                ("external-etcd.crt", &external.cert_file),
+                ("external-etcd.key", &external.key_file),
+            ] {
+                certs.push((key.into(), file.clone().unwrap_or_default()));
+            }
+        }
+    }
+    certs.extend(names.into_iter().map(|name| (name.replace('/', "-"), cfg.cert_path(name))));
+    certs.sort();
+    certs
+}
+
+/// `metav1.NewControllerRef(secret, {Version: v1, Kind: Secret})`.
+pub fn owner_reference(owner: &Secret) -> OwnerReference {
+    OwnerReference {
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        name: owner.metadata.name.clone().unwrap_or_default(),
+        uid: owner.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Secret `kubeadm-certs`: `data` already encrypted (an absent file is an empty value).
+pub fn kubeadm_certs_secret(data: BTreeMap<String, Vec<u8>>, owner: &Secret) -> Secret {
+    let mut metadata = meta(Some(KUBE_SYSTEM), KUBEADM_CERTS);
+    metadata.owner_references = Some(vec![owner_reference(owner)]);
+    Secret { metadata, data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()), ..Default::default() }
+}
+
+/// Role + RoleBinding `kubeadm:kubeadm-certs`: bootstrap tokens may read `kubeadm-certs`.
+pub fn kubeadm_certs_access() -> (Role, RoleBinding) {
+    read_access(KUBE_SYSTEM, KUBEADM_CERTS_ROLE, "secrets", KUBEADM_CERTS, vec![group(NODE_BOOTSTRAP_TOKEN_GROUP)])
+}
+
+/// The short-lived token `createShortLivedBootstrapToken` makes (no usages, no groups).
+pub fn cert_token(token: &str) -> BootstrapToken {
+    BootstrapToken {
+        token: Some(token.into()),
+        description: Some(CERT_TOKEN_DESCRIPTION.into()),
+        ttl: Some(CERT_TOKEN_TTL.into()),
+        ..Default::default()
+    }
+}
+
+/// Reads and encrypts [`certs_to_transfer`]; a missing file gives an empty value, as kubeadm.
+pub fn encrypted_files(cfg: &InitConfig, root: &Root, key: &[u8; 32]) -> Result<BTreeMap<String, Vec<u8>>, ApiError> {
+    let mut data = BTreeMap::new();
+    for (name, path) in certs_to_transfer(cfg) {
+        let bytes = root.read(&path).map_err(|source| ApiError::Io { path: path.clone(), source })?;
+        data.insert(name, bytes.map(|b| encrypt(&b, key)).unwrap_or_default());
+    }
+    Ok(data)
+}
+
+/// The `upload-certs` phase (`UploadCerts`): `token` is a fresh random token
+/// ([`crate::kubeadm::config::generate_token`]), `certificate_key` the 64-hex key.
+pub async fn upload_certs(
+    client: &Client,
+    cfg: &InitConfig,
+    root: &Root,
+    certificate_key: &str,
+    token: &str,
+    now: SystemTime,
+) -> Result<Vec<String>, ApiError> {
+    let mut out = vec![format!("[upload-certs] Storing the certificates in Secret {KUBEADM_CERTS:?} in the {KUBE_SYSTEM:?} Namespace")];
+    let key = decode_certificate_key(certificate_key)?;
+    let token = cert_token(token);
+    update_or_create_tokens(client, true, std::slice::from_ref(&token), now).await?;
+    let data = encrypted_files(cfg, root, &key)?;
+    let (id, _) = super::split_token(&token)?;
+    let owner_meta = meta(Some(KUBE_SYSTEM), &token_secret_name(id));
+    let api: Api<Secret> = Api::namespaced(client.clone(), KUBE_SYSTEM);
+    let owner = api.get(&token_secret_name(id)).await.map_err(|e| request_error::<Secret>("get", &owner_meta, e))?;
+    create_or_update(&api, &kubeadm_certs_secret(data, &owner)).await?;
+    apply_read_access(client, kubeadm_certs_access()).await?;
+    out.push("[upload-certs] Using certificate key:".into());
+    out.push(certificate_key.into());
+    Ok(out)
+}
