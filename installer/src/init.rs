@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use crate::import::{self, ImportOptions};
 use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, InitFlags, Version};
 use crate::kubeadm::files::Root;
-use crate::kubeadm::{certs, kubeconfig, kubelet, preflight, staticpod};
+use crate::kubeadm::{certs, kubeconfig, kubelet, preflight, staticpod, wait};
 use crate::runtime::{self, cri::Cri};
 use crate::trusted_keys;
 
@@ -207,6 +207,38 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                     say(kubelet::restart(&root))?;
                 }
             }
+            api_phase
+                if options.dry_run
+                    && PHASES.iter().position(|(p, _)| *p == api_phase) >= PHASES.iter().position(|(p, _)| *p == FIRST_API_PHASE) =>
+            {
+                say(vec![format!("[dryrun] Would run phase {api_phase} against the API server")])?;
+            }
+            "wait-control-plane" => {
+                say(vec![
+                    format!(
+                        "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory \"{}\"",
+                        config::defaults::MANIFESTS_DIR
+                    ),
+                    format!(
+                        "[kubelet-check] Waiting for a healthy kubelet at http://{}/healthz. This can take up to {}",
+                        wait::KUBELET_HEALTHZ,
+                        wait::go_duration(cfg.kubelet_health_timeout)
+                    ),
+                ])?;
+                let addr = wait::KUBELET_HEALTHZ.parse()?;
+                let took = wait::kubelet_healthy(addr, cfg.kubelet_health_timeout, std::time::Duration::from_millis(500)).await?;
+                say(vec![
+                    format!("[kubelet-check] The kubelet is healthy after {took:?}"),
+                    format!(
+                        "[api-check] Waiting for a healthy API server. This can take up to {}",
+                        wait::go_duration(cfg.control_plane_health_timeout)
+                    ),
+                ])?;
+                let client = admin_client(&root).await?;
+                let took =
+                    wait::api_server_healthy(&client, cfg.control_plane_health_timeout, std::time::Duration::from_millis(500)).await?;
+                say(vec![format!("[api-check] The API server is healthy after {took:?}")])?;
+            }
             "upload-certs" if !options.upload_certs && options.phase.is_none() => {
                 say(vec!["[upload-certs] Skipping phase. Please see --upload-certs".into()])?;
             }
@@ -226,6 +258,16 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         )])?;
     }
     Ok(())
+}
+
+/// A client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`).
+async fn admin_client(root: &Root) -> anyhow::Result<kube::Client> {
+    let path = root.path("/etc/kubernetes/admin.conf");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).with_context(|| format!("`{}`", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("`{}`", path.display()))?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// The import phase: verify the whole bundle and import it (dry run: verify only).

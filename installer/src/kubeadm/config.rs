@@ -243,6 +243,8 @@ pub struct InitConfig {
     pub patches_dir: Option<String>,
     /// `timeouts.controlPlaneComponentHealthCheck`.
     pub control_plane_health_timeout: Duration,
+    /// `timeouts.kubeletHealthCheck`.
+    pub kubelet_health_timeout: Duration,
     /// `skipPhases` plus `--skip-phases`.
     pub skip_phases: Vec<String>,
     /// `bootstrapTokens`.
@@ -715,7 +717,9 @@ pub fn resolve(
     let health = timeouts.control_plane_component_health_check.get_or_insert_with(|| "4m0s".into()).clone();
     let control_plane_health_timeout = parse_duration(&health)
         .ok_or_else(|| invalid(format!("timeouts.controlPlaneComponentHealthCheck: `{health}` is not a duration like 4m0s")))?;
-    timeouts.kubelet_health_check.get_or_insert_with(|| "4m0s".into());
+    let kubelet_health = timeouts.kubelet_health_check.get_or_insert_with(|| "4m0s".into()).clone();
+    let kubelet_health_timeout = parse_duration(&kubelet_health)
+        .ok_or_else(|| invalid(format!("timeouts.kubeletHealthCheck: `{kubelet_health}` is not a duration like 4m0s")))?;
     timeouts.kubernetes_api_call.get_or_insert_with(|| "1m0s".into());
     timeouts.etcd_api_call.get_or_insert_with(|| "2m0s".into());
     timeouts.tls_bootstrap.get_or_insert_with(|| "5m0s".into());
@@ -758,6 +762,7 @@ pub fn resolve(
         feature_gates: cluster.feature_gates.clone().unwrap_or_default(),
         patches_dir: init.patches.as_ref().and_then(|p| p.directory.clone()).filter(|d| !d.is_empty()),
         control_plane_health_timeout,
+        kubelet_health_timeout,
         skip_phases,
         bootstrap_tokens,
         certificate_key: init.certificate_key.clone(),
