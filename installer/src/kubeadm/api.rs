@@ -172,3 +172,5 @@ async fn apply_read_access(client: &Client, (role, binding): (Role, RoleBinding)
     create_or_update(&Api::namespaced(client.clone(), namespace), &binding).await
 }
 
+#[cfg(test)]
+mod tests;
