@@ -51,10 +51,14 @@ fn mode(path: &Path) -> u32 {
 fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     let (_w, bundle, public, ctd, rootfs) = setup(20_000);
 
-    // Without skipping the API phases, init writes the node's files, then stops and says how to go on.
-    let err = run_fails(init(&bundle, &public, &ctd, &rootfs));
-    assert!(err.contains("phase `wait-control-plane` needs the API server") && err.contains("--skip-phases="), "{err}");
+    // Without skipping the API phases, init writes the node's files, then waits for a kubelet
+    // (there is none here) and gives up at the configured timeout with a one-line error.
+    let config = rootfs.with_extension("yaml");
+    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ntimeouts:\n  kubeletHealthCheck: 2s\n").unwrap();
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config));
+    assert!(err.contains("the kubelet is not healthy after 2s"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(rootfs.join("etc/kubernetes/manifests/kube-apiserver.yaml").exists(), "the host-local phases ran first");
     let out = run_ok(init(&bundle, &public, &ctd, &rootfs).arg(format!("--skip-phases={API_PHASES}")));
     assert!(out.contains("[preflight] Running pre-flight checks"), "{out}");
     assert!(out.contains("[WARNING"), "preflight found this machine is not a node: {out}");
