@@ -45,7 +45,8 @@ where
     let server = tokio::spawn(async move {
         let mut handle = std::pin::pin!(handle);
         for (i, step) in steps.into_iter().enumerate() {
-            let (request, send) = handle.next_request().await.unwrap_or_else(|| panic!("step {i}: no request for {} {}", step.method, step.uri));
+            let (request, send) =
+                handle.next_request().await.unwrap_or_else(|| panic!("step {i}: no request for {} {}", step.method, step.uri));
             let uri = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
             assert_eq!((request.method().as_str(), uri.as_str()), (step.method, step.uri.as_str()), "step {i}");
             let bytes = request.into_body().collect_bytes().await.unwrap_or_default();
@@ -152,7 +153,9 @@ async fn upload_kubelet_config_signs_the_config_map_and_replaces_on_already_exis
     let lines = scenario(steps, |c| async move { upload_kubelet_config(&c, &document, false).await }).await.unwrap();
     assert_eq!(
         lines,
-        ["[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"]
+        [
+            "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
+        ]
     );
 }
 
@@ -189,7 +192,13 @@ fn token_secret_has_kubeadms_data_keys_and_expiration_from_ttl() {
 fn token_secret_vectors_of_encode_token_secret_data() {
     // TestEncodeTokenSecretData (apis/bootstraptoken/v1/utils_test.go) with refTime = now().
     let data = |token: bundle::kubeadm::BootstrapToken| {
-        token_secret(&token, now()).unwrap().data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect::<Vec<_>>()
+        token_secret(&token, now())
+            .unwrap()
+            .data
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+            .collect::<Vec<_>>()
     };
     let minimal = bundle::kubeadm::BootstrapToken { token: Some("abcdef.abcdef0123456789".into()), ..Default::default() };
     assert_eq!(data(minimal.clone()), [("token-id".into(), "abcdef".into()), ("token-secret".into(), "abcdef0123456789".into())]);
@@ -282,9 +291,12 @@ async fn admin_binding_falls_back_to_super_admin_on_forbidden() {
     assert_eq!(binding["subjects"], json!([{"kind": "Group", "name": "kubeadm:cluster-admins"}]));
     let admin = vec![step("POST", format!("{CLUSTER_BINDINGS}?"), Some(binding.clone()), 403, status(403, "Forbidden"))];
     let super_admin = vec![step("POST", format!("{CLUSTER_BINDINGS}?"), Some(binding.clone()), 201, None)];
-    scenario(admin, |a| async move { scenario(super_admin, |s| async move { ensure_admin_cluster_role_binding(&a, Some(&s)).await }).await })
-        .await
-        .unwrap();
+    scenario(
+        admin,
+        |a| async move { scenario(super_admin, |s| async move { ensure_admin_cluster_role_binding(&a, Some(&s)).await }).await },
+    )
+    .await
+    .unwrap();
     // AlreadyExists with admin.conf: done, super-admin.conf unused.
     let admin = vec![step("POST", format!("{CLUSTER_BINDINGS}?"), None, 409, status(409, "AlreadyExists"))];
     scenario(admin, |a| async move { ensure_admin_cluster_role_binding(&a, None).await }).await.unwrap();
@@ -296,4 +308,219 @@ async fn admin_binding_falls_back_to_super_admin_on_forbidden() {
     let admin = vec![step("POST", format!("{CLUSTER_BINDINGS}?"), None, 500, status(500, "InternalError"))];
     let err = scenario(admin, |a| async move { ensure_admin_cluster_role_binding(&a, None).await }).await.unwrap_err();
     assert_eq!(err.to_string(), "unable to create ClusterRoleBinding \"kubeadm:cluster-admins\"");
+}
+
+// ---- upload-certs ----------------------------------------------------------------------------
+
+const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+#[test]
+fn aes_gcm_matches_the_fixed_vector_and_round_trips() {
+    let key = decode_certificate_key(KEY_HEX).unwrap();
+    let plain = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.";
+    let sealed = encrypt_with_nonce(plain, &key, [0; 12]);
+    assert_eq!(
+        hex::encode(&sealed),
+        "00000000000000000000000042d3c7bbd80ceacd7bddc4157c43fdf6a063253a5ca10142e5ea9fa3a69033252b3c92d95e87ca2652a71885a8bd0a27c76061831518328b72201d2ac8b368ec2ad4bc373ba79b6d"
+    );
+    let random = encrypt(plain, &key);
+    assert_eq!(decrypt(&random, &key, "ca.key").unwrap(), plain);
+    let mut tampered = random.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert_eq!(decrypt(&tampered, &key, "ca.key").unwrap_err().to_string(), "failed to decrypt \"ca.key\" with the certificate key");
+    assert!(decrypt(&random[..11], &key, "x").is_err());
+    assert!(decode_certificate_key("abc").is_err());
+}
+
+#[test]
+fn certs_to_transfer_names_kubeadms_files() {
+    let cfg = config_with(InitFlags::default(), None);
+    let names: Vec<String> = certs_to_transfer(&cfg).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(names, ["ca.crt", "ca.key", "etcd-ca.crt", "etcd-ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub"]);
+    assert!(certs_to_transfer(&cfg).contains(&("etcd-ca.key".into(), "/etc/kubernetes/pki/etcd/ca.key".into())));
+}
+
+#[tokio::test]
+async fn upload_certs_stores_encrypted_files_owned_by_a_short_lived_token() {
+    let cfg = config_with(InitFlags::default(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::kubeadm::files::Root::new(dir.path());
+    root.write("/etc/kubernetes/pki/ca.crt", b"CA CERT", 0o644).unwrap();
+    let token_secret_object = token_secret(&cert_token("uvwxyz.0123456789abcdef"), now()).unwrap();
+    let data = json_of(&token_secret_object)["data"].clone();
+    assert_eq!(data.as_object().unwrap().keys().collect::<Vec<_>>(), ["description", "expiration", "token-id", "token-secret"]);
+    let mut stored = json_of(&token_secret_object);
+    stored["metadata"]["uid"] = json!("1234-uid");
+    let (role, binding) = kubeadm_certs_access();
+    assert_eq!(json_of(&binding)["subjects"], json!([{"kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"}]));
+    let steps = vec![
+        step("GET", format!("{SECRETS}/bootstrap-token-uvwxyz"), None, 404, status(404, "NotFound")),
+        post(SECRETS, json_of(&token_secret_object)),
+        step("GET", format!("{SECRETS}/bootstrap-token-uvwxyz"), None, 200, Some(stored)),
+        // Random nonces: the body's shape is asserted by kubeadm_certs_secret_is_owned_by_the_token_secret.
+        step("POST", format!("{SECRETS}?"), None, 201, None),
+        post(ROLES, json_of(&role)),
+        post(BINDINGS, json_of(&binding)),
+    ];
+    let lines =
+        scenario(steps, |c| async move { upload_certs(&c, &cfg, &root, KEY_HEX, "uvwxyz.0123456789abcdef", now()).await }).await.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace",
+            "[upload-certs] Using certificate key:",
+            KEY_HEX
+        ]
+    );
+}
+
+#[test]
+fn kubeadm_certs_secret_is_owned_by_the_token_secret() {
+    let key = decode_certificate_key(KEY_HEX).unwrap();
+    let mut owner = token_secret(&cert_token("uvwxyz.0123456789abcdef"), now()).unwrap();
+    owner.metadata.uid = Some("1234-uid".into());
+    let data = std::collections::BTreeMap::from([("ca.crt".to_owned(), encrypt(b"CA", &key)), ("ca.key".to_owned(), vec![])]);
+    let secret = json_of(&kubeadm_certs_secret(data, &owner));
+    assert_eq!(
+        secret["metadata"],
+        json!({"name": "kubeadm-certs", "namespace": "kube-system", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "Secret", "name": "bootstrap-token-uvwxyz", "uid": "1234-uid", "controller": true, "blockOwnerDeletion": true}]})
+    );
+    assert_eq!(secret["data"]["ca.key"], "");
+    let sealed = crate::kubeadm::certs::pki::base64_decode(secret["data"]["ca.crt"].as_str().unwrap()).unwrap();
+    assert_eq!(decrypt(&sealed, &key, "ca.crt").unwrap(), b"CA");
+}
+
+#[tokio::test]
+async fn upload_certs_refuses_an_existing_token() {
+    let cfg = config_with(InitFlags::default(), None);
+    let root = crate::kubeadm::files::Root::new("/nonexistent");
+    let steps = vec![step(
+        "GET",
+        format!("{SECRETS}/bootstrap-token-uvwxyz"),
+        None,
+        200,
+        Some(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bootstrap-token-uvwxyz"}})),
+    )];
+    let err = scenario(steps, |c| async move { upload_certs(&c, &cfg, &root, KEY_HEX, "uvwxyz.0123456789abcdef", now()).await })
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "a token with id \"uvwxyz\" already exists");
+}
+
+// ---- mark-control-plane ----------------------------------------------------------------------
+
+fn taint(key: &str, value: Option<&str>, effect: &str) -> bundle::kubeadm::Taint {
+    bundle::kubeadm::Taint { key: key.into(), value: value.map(Into::into), effect: effect.into(), time_added: None }
+}
+
+#[tokio::test]
+async fn mark_control_plane_patches_labels_and_taints_keeping_existing_ones() {
+    let taints = [taint("node-role.kubernetes.io/control-plane", None, "NoSchedule")];
+    let node = json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1"}},
+        "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]}});
+    let patch = json!({
+        "metadata": {"labels": {"node-role.kubernetes.io/control-plane": "", "node.kubernetes.io/exclude-from-external-load-balancers": ""}},
+        "spec": {"taints": [
+            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]}});
+    let steps = vec![
+        step("GET", "/api/v1/nodes/node-1", None, 200, Some(node.clone())),
+        step("PATCH", "/api/v1/nodes/node-1?", Some(patch), 200, Some(node)),
+    ];
+    let lines = scenario(steps, |c| async move { mark_control_plane(&c, "node-1", &taints).await }).await.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "[mark-control-plane] Marking the node node-1 as control-plane by adding the labels: [node-role.kubernetes.io/control-plane node.kubernetes.io/exclude-from-external-load-balancers]",
+            "[mark-control-plane] Marking the node node-1 as control-plane by adding the taints [node-role.kubernetes.io/control-plane:NoSchedule]",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn mark_control_plane_sends_an_empty_patch_when_already_marked_and_names_a_missing_node() {
+    let node = json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "n", "labels": {"node-role.kubernetes.io/control-plane": "", "node.kubernetes.io/exclude-from-external-load-balancers": ""}}});
+    let steps = vec![
+        step("GET", "/api/v1/nodes/n", None, 200, Some(node.clone())),
+        step("PATCH", "/api/v1/nodes/n?", Some(json!({})), 200, Some(node)),
+    ];
+    let lines = scenario(steps, |c| async move { mark_control_plane(&c, "n", &[]).await }).await.unwrap();
+    assert_eq!(lines.len(), 1, "no taints line without taints");
+    let steps = vec![step("GET", "/api/v1/nodes/n", None, 404, status(404, "NotFound"))];
+    let err = scenario(steps, |c| async move { mark_control_plane(&c, "n", &[]).await }).await.unwrap_err();
+    assert_eq!(err.to_string(), "unable to get Node \"n\"");
+}
+
+#[test]
+fn taint_strings_are_gos_taint_to_string() {
+    assert_eq!(taint_string(&taint("k", None, "NoSchedule")), "k:NoSchedule");
+    assert_eq!(taint_string(&taint("k", Some("v"), "NoExecute")), "k=v:NoExecute");
+    assert_eq!(taint_string(&taint("k", Some("v"), "")), "k=v:");
+    assert_eq!(taint_string(&taint("k", None, "")), "k");
+}
+
+// ---- kubelet-finalize, join ------------------------------------------------------------------
+
+#[test]
+fn enable_client_cert_rotation_points_kubelet_conf_at_the_rotated_pem() {
+    let cfg = config_with(InitFlags::default(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::kubeadm::files::Root::new(dir.path());
+    let kubelet_conf = ADMIN_CONF.replace("kubernetes-admin", "system:node:node-1");
+    root.write(KUBELET_CONF, kubelet_conf.as_bytes(), 0o600).unwrap();
+    assert_eq!(enable_client_cert_rotation(&cfg, &root).unwrap(), Vec::<String>::new(), "no pem yet: nothing to do");
+    root.write("/var/lib/kubelet/pki/kubelet-client-current.pem", b"PEM", 0o600).unwrap();
+    assert_eq!(
+        enable_client_cert_rotation(&cfg, &root).unwrap(),
+        ["[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key"]
+    );
+    let written = String::from_utf8(root.read(KUBELET_CONF).unwrap().unwrap()).unwrap();
+    let expected = kubelet_conf.replace(
+        "    client-certificate-data: Q0VSVAo=\n    client-key-data: S0VZCg==\n",
+        "    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n",
+    );
+    assert_eq!(written, expected);
+    assert!(rotatable_kubeconfig("kind: Config\n", "/p").is_err(), "no current-context");
+}
+
+const TEST_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIDRDCCAiygAwIBAgIJAJgVaCXvC6HkMA0GCSqGSIb3DQEBBQUAMB8xHTAbBgNV
+BAMTFGt1YmVhZG0ta2V5cGlucy10ZXN0MCAXDTE3MDcwNTE3NDMxMFoYDzIxMTcw
+NjExMTc0MzEwWjAfMR0wGwYDVQQDExRrdWJlYWRtLWtleXBpbnMtdGVzdDCCASIw
+DQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBAK0ba8mHU9UtYlzM1Own2Fk/XGjR
+J4uJQvSeGLtz1hID1IA0dLwruvgLCPadXEOw/f/IWIWcmT+ZmvIHZKa/woq2iHi5
++HLhXs7aG4tjKGLYhag1hLjBI7icqV7ovkjdGAt9pWkxEzhIYClFMXDjKpMSynu+
+YX6nZ9tic1cOkHmx2yiZdMkuriRQnpTOa7bb03OC1VfGl7gHlOAIYaj4539WCOr8
++ACTUMJUFEHcRZ2o8a/v6F9GMK+7SC8SJUI+GuroXqlMAdhEv4lX5Co52enYaClN
++D9FJLRpBv2YfiCQdJRaiTvCBSxEFz6BN+PtP5l2Hs703ZWEkOqCByM6HV8CAwEA
+AaOBgDB+MB0GA1UdDgQWBBRQgUX8MhK2rWBWQiPHWcKzoWDH5DBPBgNVHSMESDBG
+gBRQgUX8MhK2rWBWQiPHWcKzoWDH5KEjpCEwHzEdMBsGA1UEAxMUa3ViZWFkbS1r
+ZXlwaW5zLXRlc3SCCQCYFWgl7wuh5DAMBgNVHRMEBTADAQH/MA0GCSqGSIb3DQEB
+BQUAA4IBAQCaAUif7Pfx3X0F08cxhx8/Hdx4jcJw6MCq6iq6rsXM32ge43t8OHKC
+pJW08dk58a3O1YQSMMvD6GJDAiAfXzfwcwY6j258b1ZlI9Ag0VokvhMl/XfdCsdh
+AWImnL1t4hvU5jLaImUUMlYxMcSfHBGAm7WJIZ2LdEfg6YWfZh+WGbg1W7uxLxk6
+y4h5rWdNnzBHWAGf7zJ0oEDV6W6RSwNXtC0JNnLaeIUm/6xdSddJlQPwUv8YH4jX
+c1vuFqTnJBPcb7W//R/GI2Paicm1cmns9NLnPR35exHxFTy+D1yxmGokpoPMdife
+aH+sfuxT8xeTPb3kjzF9eJTlnEquUDLM
+-----END CERTIFICATE-----
+";
+
+#[test]
+fn ca_cert_hash_matches_pubkeypin_test_vector() {
+    assert_eq!(ca_cert_hash(TEST_CERT_PEM.as_bytes()).unwrap(), "sha256:345959acb2c3b2feb87d281961c893f62a314207ef02599f1cc4a5fb255480b3");
+    assert!(ca_cert_hash(b"not a pem").is_err());
+}
+
+#[test]
+fn join_commands_are_kubeadms_template() {
+    let hashes = ["sha256:abc".to_owned()];
+    let worker = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::Worker);
+    assert_eq!(worker, "kubeadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef \\\n    --discovery-token-ca-cert-hash sha256:abc ");
+    let control_plane = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::ControlPlane(Some("k3y")));
+    assert_eq!(control_plane, format!("{worker}\\\n    --control-plane --certificate-key k3y"));
+    let no_upload = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::ControlPlane(None));
+    assert_eq!(no_upload, format!("{worker}\\\n    --control-plane "));
 }
