@@ -57,7 +57,7 @@ pub enum ApiError {
         name: String,
         /// What the API server (or the transport) said.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// `UpdateOrCreateTokens(failIfExists: true)` found the token.
     #[error("a token with id {0:?} already exists")]
@@ -99,7 +99,7 @@ fn object_name(meta: &ObjectMeta) -> String {
 }
 
 fn request_error<K: Resource<DynamicType = ()>>(verb: &'static str, meta: &ObjectMeta, source: kube::Error) -> ApiError {
-    ApiError::Request { verb, kind: K::kind(&()).into_owned(), name: object_name(meta), source }
+    ApiError::Request { verb, kind: K::kind(&()).into_owned(), name: object_name(meta), source: Box::new(source) }
 }
 
 /// The API server's `reason` (`AlreadyExists`, `Forbidden`, `NotFound`), when it answered with a
