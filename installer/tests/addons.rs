@@ -22,15 +22,8 @@ use installer::kubeadm::{InitConfig, Version};
 use kube::client::Body;
 use serde_json::{Value, json};
 
-const CASES: &[&str] = &[
-    "defaults-v1.31",
-    "defaults-v1.34",
-    "dual-stack-v1.33",
-    "custom-domain-v1.32",
-    "ipvs-v1.35",
-    "nftables-v1.36",
-    "ipv6-v1.37",
-];
+const CASES: &[&str] =
+    &["defaults-v1.31", "defaults-v1.34", "dual-stack-v1.33", "custom-domain-v1.32", "ipvs-v1.35", "nftables-v1.36", "ipv6-v1.37"];
 
 struct Case {
     dir: PathBuf,
@@ -367,7 +360,14 @@ async fn disabled_addons_make_no_requests() {
     let yaml = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ndns:\n  disabled: true\nproxy:\n  disabled: true\n";
     let mut case = Case::load("defaults-v1.31");
     let host = HostFacts { hostname: "node".into(), default_address: Some("10.0.0.99".parse().unwrap()), cri_socket: None };
-    case.config = config::resolve(config::parse_documents(yaml, "x.yaml").unwrap(), &InitFlags::default(), &host, &case.version, ComponentImages::default()).unwrap();
+    case.config = config::resolve(
+        config::parse_documents(yaml, "x.yaml").unwrap(),
+        &InitFlags::default(),
+        &host,
+        &case.version,
+        ComponentImages::default(),
+    )
+    .unwrap();
     let lines = run_scripted(vec![], async |client| {
         let mut lines = addons::apply_coredns(&client, &case.config).await.unwrap();
         lines.extend(addons::apply_kube_proxy(&client, &case.config).await.unwrap());

@@ -54,10 +54,8 @@ const COREFILE_CLUSTER_LOCAL: &str = ".:53 {
 fn corefile_is_kubeadms_template() {
     assert_eq!(corefile(&config("v1.32.0", "")), COREFILE_CLUSTER_LOCAL);
     // Before kubernetes/kubernetes#128359 (v1.32) the cache plugin had no block.
-    let plain = COREFILE_CLUSTER_LOCAL.replace(
-        "cache 30 {\n       disable success cluster.local\n       disable denial cluster.local\n    }",
-        "cache 30",
-    );
+    let plain = COREFILE_CLUSTER_LOCAL
+        .replace("cache 30 {\n       disable success cluster.local\n       disable denial cluster.local\n    }", "cache 30");
     assert_eq!(corefile(&config("v1.31.2", "")), plain);
 }
 
@@ -108,7 +106,8 @@ fn disabled_addons_render_nothing() {
 
 #[test]
 fn kube_proxy_defaults_follow_kubeproxy_go() {
-    let cfg = config("v1.31.0", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.244.0.0/16\n");
+    let cfg =
+        config("v1.31.0", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.244.0.0/16\n");
     assert_eq!(
         kube_proxy_configuration(&cfg).unwrap(),
         json!({
@@ -147,10 +146,7 @@ fn only_a_generated_kube_proxy_configuration_is_signed() {
     let map = &objects[0];
     let data = &map["data"];
     let expected = Sha256::digest(format!("{}{}", data["config.conf"].as_str().unwrap(), data["kubeconfig.conf"].as_str().unwrap()));
-    assert_eq!(
-        map["metadata"]["annotations"]["kubeadm.kubernetes.io/component-config.hash"],
-        format!("sha256:{}", hex::encode(expected))
-    );
+    assert_eq!(map["metadata"]["annotations"]["kubeadm.kubernetes.io/component-config.hash"], format!("sha256:{}", hex::encode(expected)));
     let yaml = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n";
     let user = kube_proxy_objects(&config("v1.31.0", yaml)).unwrap();
     assert!(user[0]["metadata"].get("annotations").is_none());
