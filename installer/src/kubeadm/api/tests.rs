@@ -335,6 +335,10 @@ fn aes_gcm_matches_the_fixed_vector_and_round_trips() {
     assert_eq!(decrypt(&tampered, &key, "ca.key").unwrap_err().to_string(), "failed to decrypt \"ca.key\" with the certificate key");
     assert!(decrypt(&random[..11], &key, "x").is_err());
     assert!(decode_certificate_key("abc").is_err());
+    let generated = create_certificate_key();
+    assert_eq!(generated.len(), 64);
+    assert!(decode_certificate_key(&generated).is_ok());
+    assert_ne!(generated, create_certificate_key());
 }
 
 #[test]

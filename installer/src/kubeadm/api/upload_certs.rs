@@ -32,6 +32,13 @@ pub const CERT_TOKEN_DESCRIPTION: &str = "Proxy for managing TTL for the kubeadm
 /// `DefaultCertTokenDuration`.
 pub const CERT_TOKEN_TTL: &str = "2h0m0s";
 
+/// `CreateCertificateKey`: 32 random bytes as 64 lowercase hex characters (when init is given
+/// `--upload-certs` without `--certificate-key`).
+pub fn create_certificate_key() -> String {
+    let key: aes_gcm::Key<Aes256Gcm> = aes_gcm::Key::<Aes256Gcm>::generate();
+    hex::encode(key)
+}
+
 /// Decodes `--certificate-key` (64 hex characters).
 pub fn decode_certificate_key(key: &str) -> Result<[u8; 32], ApiError> {
     hex::decode(key).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(ApiError::CertificateKey)
