@@ -328,7 +328,15 @@ async fn two_dns_deployments_stop_the_addon() {
 #[tokio::test]
 async fn kube_proxy_is_created_and_an_existing_daemonset_updated() {
     let case = Case::load("ipvs-v1.35");
-    let [config_map, daemon_set, account, binding, role, role_binding] = <[Value; 6]>::try_from(case.golden("kube-proxy.yaml")).unwrap();
+    let [config_map, mut daemon_set, account, binding, role, role_binding] =
+        <[Value; 6]>::try_from(case.golden("kube-proxy.yaml")).unwrap();
+    // airadm's `*_proxy` variables follow NODE_NAME, sorted by name.
+    let host_env = [("https_proxy", "http://proxy:3128"), ("PATH", "/usr/bin"), ("NO_PROXY", "10.0.0.0/8"), ("ftp_proxy", "")];
+    let host_env: Vec<(String, String)> = host_env.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+    let env = &mut daemon_set["spec"]["template"]["spec"]["containers"][0]["env"];
+    env.as_array_mut()
+        .unwrap()
+        .extend([json!({"name": "NO_PROXY", "value": "10.0.0.0/8"}), json!({"name": "https_proxy", "value": "http://proxy:3128"})]);
     let script = vec![
         Exchange::created(&post(CONFIGMAPS), &config_map),
         Exchange::refused(&post("/apis/apps/v1/namespaces/kube-system/daemonsets"), &daemon_set, "AlreadyExists", 409),
@@ -338,7 +346,7 @@ async fn kube_proxy_is_created_and_an_existing_daemonset_updated() {
         Exchange::created(&post("/apis/rbac.authorization.k8s.io/v1/namespaces/kube-system/roles"), &role),
         Exchange::created(&post("/apis/rbac.authorization.k8s.io/v1/namespaces/kube-system/rolebindings"), &role_binding),
     ];
-    let lines = run_scripted(script, async |client| addons::apply_kube_proxy(&client, &case.config).await.unwrap()).await;
+    let lines = run_scripted(script, async |client| addons::apply_kube_proxy(&client, &case.config, &host_env).await.unwrap()).await;
     assert_eq!(lines, ["[addons] Applied essential addon: kube-proxy"]);
 }
 
@@ -351,7 +359,7 @@ async fn a_failed_kube_proxy_update_is_named_in_the_error() {
         Exchange::refused(&post(CONFIGMAPS), &config_map, "AlreadyExists", 409),
         Exchange::new("PUT", &format!("{CONFIGMAPS}/kube-proxy?"), Some(config_map), 500, conflict),
     ];
-    let err = run_scripted(script, async |client| addons::apply_kube_proxy(&client, &case.config).await.unwrap_err()).await;
+    let err = run_scripted(script, async |client| addons::apply_kube_proxy(&client, &case.config, &[]).await.unwrap_err()).await;
     assert_eq!(err.to_string(), "unable to update ConfigMap kube-system/kube-proxy");
 }
 
@@ -370,7 +378,7 @@ async fn disabled_addons_make_no_requests() {
     .unwrap();
     let lines = run_scripted(vec![], async |client| {
         let mut lines = addons::apply_coredns(&client, &case.config).await.unwrap();
-        lines.extend(addons::apply_kube_proxy(&client, &case.config).await.unwrap());
+        lines.extend(addons::apply_kube_proxy(&client, &case.config, &[]).await.unwrap());
         lines
     })
     .await;

@@ -11,7 +11,7 @@ mod tests;
 
 pub use apply::{APPLIED_COREDNS, APPLIED_KUBE_PROXY, apply_coredns, apply_kube_proxy};
 pub use coredns::{DEFAULT_REPLICAS, coredns_objects, corefile};
-pub use proxy::{kube_proxy_configuration, kube_proxy_objects};
+pub use proxy::{kube_proxy_configuration, kube_proxy_objects, kube_proxy_objects_with_env};
 
 use crate::kubeadm::config::ConfigError;
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tracing::debug;
 
 use super::coredns::{DEFAULT_REPLICAS, coredns_objects_with_replicas, corefile_for, dns_disabled};
-use super::proxy::{kube_proxy_objects, proxy_disabled};
+use super::proxy::{kube_proxy_objects_with_env, proxy_disabled};
 use super::{AddonError, KUBE_SYSTEM};
 use crate::kubeadm::InitConfig;
 
@@ -47,12 +47,13 @@ pub async fn apply_coredns(client: &Client, cfg: &InitConfig) -> Result<Vec<Stri
 }
 
 /// `EnsureProxyAddon`: creates or updates the kube-proxy objects and returns kubeadm's output
-/// lines. Nothing is done when `proxy.disabled` is set.
-pub async fn apply_kube_proxy(client: &Client, cfg: &InitConfig) -> Result<Vec<String>, AddonError> {
+/// lines. `host_env` is airadm's environment, whose `*_proxy` variables kube-proxy inherits.
+/// Nothing is done when `proxy.disabled` is set.
+pub async fn apply_kube_proxy(client: &Client, cfg: &InitConfig, host_env: &[(String, String)]) -> Result<Vec<String>, AddonError> {
     if proxy_disabled(cfg) {
         return Ok(Vec::new());
     }
-    for object in &kube_proxy_objects(cfg)? {
+    for object in &kube_proxy_objects_with_env(cfg, host_env)? {
         create_or_update(client, object, false).await?;
     }
     Ok(vec![APPLIED_KUBE_PROXY.to_owned()])

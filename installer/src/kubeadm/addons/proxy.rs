@@ -4,6 +4,8 @@
 //! ServiceAccount `kube-proxy`, ClusterRoleBinding `kubeadm:node-proxier`, Role and RoleBinding
 //! `kube-proxy`, in the order kubeadm creates them.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -22,10 +24,17 @@ const BOOTSTRAP_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-t
 
 /// The objects of the kube-proxy addon, empty when `proxy.disabled` is set.
 pub fn kube_proxy_objects(cfg: &InitConfig) -> Result<Vec<Value>, AddonError> {
+    kube_proxy_objects_with_env(cfg, &[])
+}
+
+/// [`kube_proxy_objects`], with the `*_proxy` variables of `host_env` (the environment airadm
+/// runs in) appended to the container's `env`, as kubeadm does with its own environment
+/// (`MergeKubeadmEnvVars(GetProxyEnvVars())`).
+pub fn kube_proxy_objects_with_env(cfg: &InitConfig, host_env: &[(String, String)]) -> Result<Vec<Value>, AddonError> {
     if proxy_disabled(cfg) {
         return Ok(Vec::new());
     }
-    Ok(vec![config_map(cfg)?, daemon_set(cfg), service_account(), cluster_role_binding(), role(), role_binding()])
+    Ok(vec![config_map(cfg)?, daemon_set(cfg, host_env), service_account(), cluster_role_binding(), role(), role_binding()])
 }
 
 /// `proxy.disabled` in the ClusterConfiguration.
@@ -128,7 +137,7 @@ fn checksum(data: &Value) -> String {
     format!("sha256:{}", hex::encode(hash.finalize()))
 }
 
-fn daemon_set(cfg: &InitConfig) -> Value {
+fn daemon_set(cfg: &InitConfig, host_env: &[(String, String)]) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -140,7 +149,7 @@ fn daemon_set(cfg: &InitConfig) -> Value {
                 "metadata": {"labels": {"k8s-app": "kube-proxy"}},
                 "spec": {
                     "priorityClassName": "system-node-critical",
-                    "containers": [container(cfg)],
+                    "containers": [container(cfg, host_env)],
                     "hostNetwork": true,
                     "serviceAccountName": "kube-proxy",
                     "volumes": [
@@ -156,7 +165,9 @@ fn daemon_set(cfg: &InitConfig) -> Value {
     })
 }
 
-fn container(cfg: &InitConfig) -> Value {
+fn container(cfg: &InitConfig, host_env: &[(String, String)]) -> Value {
+    let mut env = vec![json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})];
+    env.extend(proxy_env(host_env));
     json!({
         "name": "kube-proxy",
         "image": cfg.images.proxy,
@@ -172,8 +183,19 @@ fn container(cfg: &InitConfig) -> Value {
             {"mountPath": "/run/xtables.lock", "name": "xtables-lock", "readOnly": false},
             {"mountPath": "/lib/modules", "name": "lib-modules", "readOnly": true},
         ],
-        "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        "env": env,
     })
+}
+
+/// `GetProxyEnvVars` (non-empty variables whose lower-cased name ends in `_proxy`) through
+/// `MergeKubeadmEnvVars` (the last of a name wins; sorted by name).
+fn proxy_env(host_env: &[(String, String)]) -> Vec<Value> {
+    let merged: BTreeMap<&str, &str> = host_env
+        .iter()
+        .filter(|(name, value)| name.to_lowercase().ends_with("_proxy") && !value.is_empty())
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    merged.into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect()
 }
 
 fn service_account() -> Value {
