@@ -131,7 +131,9 @@ mod tests {
                 let (request, send) = handle.next_request().await.unwrap();
                 assert_eq!(request.method(), http::Method::GET);
                 assert_eq!(request.uri().path(), "/livez");
-                send.send_response(http::Response::builder().status(answer.0).body(kube::client::Body::from(answer.1.as_bytes().to_vec())).unwrap());
+                send.send_response(
+                    http::Response::builder().status(answer.0).body(kube::client::Body::from(answer.1.as_bytes().to_vec())).unwrap(),
+                );
             }
         });
         let client = kube::Client::new(service, "default");
