@@ -251,6 +251,54 @@ async fn coredns_is_created_on_a_fresh_cluster() {
 }
 
 #[tokio::test]
+async fn corednsdeployment_patches_change_the_deployment() {
+    let mut case = Case::load("defaults-v1.34");
+    let patches = tempfile::tempdir().unwrap();
+    fs_err::write(patches.path().join("corednsdeployment+merge.yaml"), "spec:\n  replicas: 1\n").unwrap();
+    fs_err::write(
+        patches.path().join("corednsdeployment1.yaml"),
+        "spec:\n  template:\n    spec:\n      containers:\n      - name: coredns\n        imagePullPolicy: Never\n",
+    )
+    .unwrap();
+    fs_err::write(patches.path().join("kube-apiserver.yaml"), "metadata:\n  labels:\n    a: b\n").unwrap();
+    case.config.patches_dir = Some(patches.path().display().to_string());
+    let [config_map, role, binding, account, mut deployment, service] = <[Value; 6]>::try_from(case.golden("coredns.yaml")).unwrap();
+    deployment["spec"]["replicas"] = json!(1);
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Never");
+    let script = vec![
+        Exchange::new("GET", LIST_DNS, None, 200, deployment_list(vec![])),
+        Exchange::new("GET", &format!("{CONFIGMAPS}/coredns"), None, 404, not_found()),
+        Exchange::created(&post(CONFIGMAPS), &config_map),
+        Exchange::created(&post(CLUSTER_ROLES), &role),
+        Exchange::created(&post(CLUSTER_ROLE_BINDINGS), &binding),
+        Exchange::created(&post(SERVICE_ACCOUNTS), &account),
+        Exchange::created(&post(DEPLOYMENTS), &deployment),
+        Exchange::created(&post(SERVICES), &service),
+    ];
+    let lines = run_scripted(script, async |client| addons::apply_coredns(&client, &case.config).await.unwrap()).await;
+    assert_eq!(
+        lines,
+        [
+            r#"[patches] Applied patch of type "application/merge-patch+json" to target "corednsdeployment""#,
+            r#"[patches] Applied patch of type "application/strategic-merge-patch+json" to target "corednsdeployment""#,
+            "[addons] Applied essential addon: CoreDNS",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_corednsdeployment_patch_fails_before_any_write() {
+    let mut case = Case::load("defaults-v1.31");
+    let patches = tempfile::tempdir().unwrap();
+    fs_err::write(patches.path().join("corednsdeployment+json.yaml"), "- op: remove\n  path: /spec/nope\n").unwrap();
+    case.config.patches_dir = Some(patches.path().display().to_string());
+    let script = vec![Exchange::new("GET", LIST_DNS, None, 200, deployment_list(vec![]))];
+    let err = run_scripted(script, async |client| addons::apply_coredns(&client, &case.config).await.unwrap_err()).await;
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("CoreDNS Deployment") && chain.contains("corednsdeployment+json.yaml"), "{chain}");
+}
+
+#[tokio::test]
 async fn existing_coredns_objects_are_updated_keeping_the_replicas() {
     let case = Case::load("defaults-v1.31");
     let [config_map, role, binding, account, mut deployment, service] = <[Value; 6]>::try_from(case.golden("coredns.yaml")).unwrap();

@@ -14,6 +14,7 @@ pub use coredns::{DEFAULT_REPLICAS, coredns_objects, corefile};
 pub use proxy::{kube_proxy_configuration, kube_proxy_objects, kube_proxy_objects_with_env};
 
 use crate::kubeadm::config::ConfigError;
+use crate::kubeadm::patches::PatchError;
 
 /// Both addons live in `kube-system`.
 const KUBE_SYSTEM: &str = "kube-system";
@@ -30,6 +31,9 @@ pub enum AddonError {
         /// What is wrong.
         reason: String,
     },
+    /// The `corednsdeployment` patches could not be read or applied.
+    #[error("could not apply patch to the CoreDNS Deployment")]
+    Patch(#[source] PatchError),
     /// A rendered object does not fit the dynamic object model (a bug in the renderer).
     #[error("{object}: the rendered object is not a Kubernetes object")]
     Render {

@@ -6,6 +6,8 @@
 //! migration (an upgrade concern: a non-default Corefile is retained, as kubeadm does when no
 //! migration is needed).
 
+use std::path::Path;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
@@ -17,23 +19,31 @@ use super::coredns::{DEFAULT_REPLICAS, coredns_objects_with_replicas, corefile_f
 use super::proxy::{kube_proxy_objects_with_env, proxy_disabled};
 use super::{AddonError, KUBE_SYSTEM};
 use crate::kubeadm::InitConfig;
+use crate::kubeadm::patches::{self, Patches};
 
 /// kubeadm's line once CoreDNS is applied.
 pub const APPLIED_COREDNS: &str = "[addons] Applied essential addon: CoreDNS";
 /// kubeadm's line once kube-proxy is applied.
 pub const APPLIED_KUBE_PROXY: &str = "[addons] Applied essential addon: kube-proxy";
+/// kubeadm's patch target for the CoreDNS Deployment (`patches.CoreDNSDeployment`).
+const COREDNS_PATCH_TARGET: &str = "corednsdeployment";
 /// The label of kubeadm's DNS Deployment (`k8s-app=kube-dns`).
 const DNS_SELECTOR: &str = "k8s-app=kube-dns";
 
-/// `EnsureDNSAddon`: keeps the replica count of an existing DNS Deployment, creates or updates
-/// the CoreDNS objects (retaining a user-modified Corefile) and returns kubeadm's output lines.
+/// `EnsureDNSAddon`: keeps the replica count of an existing DNS Deployment, applies the
+/// `corednsdeployment` patches of `patches.directory`, creates or updates the CoreDNS objects
+/// (retaining a user-modified Corefile) and returns kubeadm's output lines.
 /// Nothing is done when `dns.disabled` is set.
 pub async fn apply_coredns(client: &Client, cfg: &InitConfig) -> Result<Vec<String>, AddonError> {
     if dns_disabled(cfg) {
         return Ok(Vec::new());
     }
     let replicas = deployed_dns_replicas(client).await?;
-    let objects = coredns_objects_with_replicas(cfg, replicas)?;
+    let mut objects = coredns_objects_with_replicas(cfg, replicas)?;
+    let mut lines = Vec::new();
+    if let Some(dir) = &cfg.patches_dir {
+        lines = patch_deployment(&mut objects, Path::new(dir))?;
+    }
     let [config_map, rest @ .., service] = objects.as_slice() else {
         unreachable!("coredns_objects_with_replicas returns six objects");
     };
@@ -43,7 +53,22 @@ pub async fn apply_coredns(client: &Client, cfg: &InitConfig) -> Result<Vec<Stri
     }
     // kubeadm's createDNSService: an Invalid create (the IP is already allocated) is updated too.
     create_or_update(client, service, true).await?;
-    Ok(vec![APPLIED_COREDNS.to_owned()])
+    lines.push(APPLIED_COREDNS.to_owned());
+    Ok(lines)
+}
+
+/// `applyCoreDNSDeploymentPatch` (kubeadm v1.31+, kubernetes/kubernetes#124820): the
+/// `corednsdeployment` patches of `patches.directory`, with kubeadm's line per patch applied.
+/// kubeadm's `[patches] Reading patches…` lines are printed once per process, by the
+/// control-plane phase, so they are not repeated here.
+fn patch_deployment(objects: &mut [Value], dir: &Path) -> Result<Vec<String>, AddonError> {
+    let patches = Patches::read(dir).map_err(AddonError::Patch)?;
+    let Some(deployment) = objects.iter_mut().find(|o| o["kind"] == "Deployment") else {
+        return Ok(Vec::new());
+    };
+    let (patched, applied) = patches.apply(COREDNS_PATCH_TARGET, deployment.take()).map_err(AddonError::Patch)?;
+    *deployment = patched;
+    Ok(applied.iter().map(|file| patches::applied_line(file.kind, COREDNS_PATCH_TARGET)).collect())
 }
 
 /// `EnsureProxyAddon`: creates or updates the kube-proxy objects and returns kubeadm's output
