@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use crate::import::{self, ImportOptions};
 use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, InitFlags, Version};
 use crate::kubeadm::files::Root;
-use crate::kubeadm::{certs, kubeconfig, kubelet, preflight, staticpod, wait};
+use crate::kubeadm::{api, certs, kubeconfig, kubelet, preflight, staticpod, wait};
 use crate::runtime::{self, cri::Cri};
 use crate::trusted_keys;
 
@@ -169,6 +169,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         None => plan(&cfg.skip_phases),
     };
     let now = SystemTime::now();
+    let mut certificate_key: Option<String> = None;
     for (phase, which) in plan {
         match phase {
             "import" => say(import_phase(&options, &cfg, &keys).await?)?,
@@ -238,10 +239,57 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 let took =
                     wait::api_server_healthy(&client, cfg.control_plane_health_timeout, std::time::Duration::from_millis(500)).await?;
                 say(vec![format!("[api-check] The API server is healthy after {took:?}")])?;
+                // kubeadm:cluster-admins, with super-admin.conf when admin.conf may not yet.
+                let super_admin = kube_client(&root, "/etc/kubernetes/super-admin.conf").await.ok();
+                say(api::ensure_admin_cluster_role_binding(&client, super_admin.as_ref()).await?)?;
+            }
+            "upload-config" => {
+                let client = admin_client(&root).await?;
+                if which == "all" || which == "kubeadm" {
+                    say(api::upload_kubeadm_config(&client, &cfg).await?)?;
+                }
+                if which == "all" || which == "kubelet" {
+                    let (document, _) = kubelet::config(&cfg, root.exists(kubelet::SYSTEMD_RESOLV_CONF))?;
+                    say(api::upload_kubelet_config(&client, &document, cfg.kubelet_configuration.is_some()).await?)?;
+                }
             }
             "upload-certs" if !options.upload_certs && options.phase.is_none() => {
                 say(vec!["[upload-certs] Skipping phase. Please see --upload-certs".into()])?;
             }
+            "upload-certs" => {
+                let client = admin_client(&root).await?;
+                let key = cfg.certificate_key.clone().unwrap_or_else(api::create_certificate_key);
+                say(api::upload_certs(&client, &cfg, &root, &key, &config::generate_token(), now).await?)?;
+                certificate_key = Some(key);
+            }
+            "mark-control-plane" => {
+                let client = admin_client(&root).await?;
+                // The kubelet registers the Node shortly after the API server is up: retry as
+                // kubeadm does, every 500 ms for timeouts.kubernetesAPICall.
+                let deadline = std::time::Instant::now() + cfg.kubernetes_api_call_timeout;
+                let lines = loop {
+                    match api::mark_control_plane(&client, &cfg.node_name, &cfg.taints).await {
+                        Ok(lines) => break lines,
+                        Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                    }
+                };
+                say(lines)?;
+            }
+            "bootstrap-token" => {
+                let client = admin_client(&root).await?;
+                let admin_conf = fs_err::read_to_string(root.path("/etc/kubernetes/admin.conf"))?;
+                say(api::bootstrap_token(&client, &cfg.bootstrap_tokens, &admin_conf, now).await?)?;
+            }
+            "kubelet-finalize" => {
+                let lines = api::enable_client_cert_rotation(&cfg, &root)?;
+                let rotated = !lines.is_empty();
+                say(lines)?;
+                if rotated {
+                    say(kubelet::restart(&root))?;
+                }
+            }
+            "show-join-command" => say(join_message(&cfg, &root, certificate_key.as_deref())?)?,
             api_phase => {
                 let rest = PHASES.iter().skip_while(|(p, _)| *p != FIRST_API_PHASE).map(|(p, _)| *p).collect::<Vec<_>>().join(",");
                 anyhow::bail!(
@@ -262,12 +310,45 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
 
 /// A client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`).
 async fn admin_client(root: &Root) -> anyhow::Result<kube::Client> {
-    let path = root.path("/etc/kubernetes/admin.conf");
+    kube_client(root, "/etc/kubernetes/admin.conf").await
+}
+
+/// A client with the credentials of the kubeconfig at node path `kubeconfig`.
+async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let path = root.path(kubeconfig);
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).with_context(|| format!("`{}`", path.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
         .with_context(|| format!("`{}`", path.display()))?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// kubeadm's closing message: how to use the cluster and how to join nodes to it.
+fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let ca = fs_err::read(root.path(cfg.cert_path("ca.crt")))?;
+    let hashes = vec![api::ca_cert_hash(&ca)?];
+    let token = cfg.bootstrap_tokens.first().and_then(|t| t.token.clone()).unwrap_or_default();
+    let endpoint = cfg.control_plane_url();
+    let mut lines = vec![
+        "\nYour Kubernetes control-plane has initialized successfully!\n".to_owned(),
+        "To start using your cluster, you need to run the following as a regular user:\n".to_owned(),
+        "  mkdir -p $HOME/.kube".to_owned(),
+        "  sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config".to_owned(),
+        "  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n".to_owned(),
+        "Alternatively, if you are the root user, you can run:\n".to_owned(),
+        "  export KUBECONFIG=/etc/kubernetes/admin.conf\n".to_owned(),
+        "You should now deploy a pod network to the cluster.".to_owned(),
+        "Run \"kubectl apply -f [podnetwork].yaml\" with one of the options listed at:".to_owned(),
+        "  https://kubernetes.io/docs/concepts/cluster-administration/addons/\n".to_owned(),
+    ];
+    if cfg.control_plane_endpoint.is_some() {
+        lines.push("You can now join any number of control-plane nodes by copying certificate authorities".to_owned());
+        lines.push("and service account keys on each node and then running the following as root:\n".to_owned());
+        lines.push(format!("  {}\n", api::join_command(&endpoint, &token, &hashes, api::JoinAs::ControlPlane(certificate_key))));
+    }
+    lines.push("Then you can join any number of worker nodes by running the following on each as root:\n".to_owned());
+    lines.push(api::join_command(&endpoint, &token, &hashes, api::JoinAs::Worker));
+    Ok(lines)
 }
 
 /// The import phase: verify the whole bundle and import it (dry run: verify only).

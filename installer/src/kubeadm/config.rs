@@ -245,6 +245,8 @@ pub struct InitConfig {
     pub control_plane_health_timeout: Duration,
     /// `timeouts.kubeletHealthCheck`.
     pub kubelet_health_timeout: Duration,
+    /// `timeouts.kubernetesAPICall`.
+    pub kubernetes_api_call_timeout: Duration,
     /// `skipPhases` plus `--skip-phases`.
     pub skip_phases: Vec<String>,
     /// `bootstrapTokens`.
@@ -720,7 +722,9 @@ pub fn resolve(
     let kubelet_health = timeouts.kubelet_health_check.get_or_insert_with(|| "4m0s".into()).clone();
     let kubelet_health_timeout = parse_duration(&kubelet_health)
         .ok_or_else(|| invalid(format!("timeouts.kubeletHealthCheck: `{kubelet_health}` is not a duration like 4m0s")))?;
-    timeouts.kubernetes_api_call.get_or_insert_with(|| "1m0s".into());
+    let api_call = timeouts.kubernetes_api_call.get_or_insert_with(|| "1m0s".into()).clone();
+    let kubernetes_api_call_timeout = parse_duration(&api_call)
+        .ok_or_else(|| invalid(format!("timeouts.kubernetesAPICall: `{api_call}` is not a duration like 1m0s")))?;
     timeouts.etcd_api_call.get_or_insert_with(|| "2m0s".into());
     timeouts.tls_bootstrap.get_or_insert_with(|| "5m0s".into());
     timeouts.discovery.get_or_insert_with(|| "5m0s".into());
@@ -763,6 +767,7 @@ pub fn resolve(
         patches_dir: init.patches.as_ref().and_then(|p| p.directory.clone()).filter(|d| !d.is_empty()),
         control_plane_health_timeout,
         kubelet_health_timeout,
+        kubernetes_api_call_timeout,
         skip_phases,
         bootstrap_tokens,
         certificate_key: init.certificate_key.clone(),

@@ -131,6 +131,23 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     assert!(k("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf").exists());
     assert!(out.contains("--rootfs"), "no kubelet restart under --rootfs: {out}");
 
+    // The closing message's join command pins the CA as kubeadm documents it:
+    // openssl x509 -pubkey | openssl rsa -pubin -outform der | sha256sum.
+    let mut phase = init(&bundle, &public, &ctd, &rootfs);
+    phase.args(["phase", "show-join-command", "--token", "abcdef.0123456789abcdef"]);
+    let message = run_ok(phase);
+    let pin = run_ok(Command::new("sh").arg("-c").arg(format!(
+        "openssl x509 -pubkey -noout -in {} | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1",
+        k("/etc/kubernetes/pki/ca.crt").display()
+    )));
+    assert!(
+        message.contains(&format!(
+            "kubeadm join 10.20.30.40:6443 --token abcdef.0123456789abcdef \\\n    --discovery-token-ca-cert-hash sha256:{}",
+            pin.trim()
+        )),
+        "{message}"
+    );
+
     // One phase alone regenerates what was removed, and keeps the rest as it was.
     let ca_before = fs_err::read(k("/etc/kubernetes/pki/ca.crt")).unwrap();
     fs_err::remove_file(k("/etc/kubernetes/pki/apiserver.crt")).unwrap();
