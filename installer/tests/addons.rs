@@ -374,6 +374,15 @@ async fn two_dns_deployments_stop_the_addon() {
 }
 
 #[tokio::test]
+async fn a_failed_listing_is_named_in_the_error() {
+    let case = Case::load("defaults-v1.34");
+    let failure = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "etcd down", "reason": "InternalError", "code": 500});
+    let script = vec![Exchange::new("GET", LIST_DNS, None, 500, failure)];
+    let err = run_scripted(script, async |client| addons::apply_coredns(&client, &case.config).await.unwrap_err()).await;
+    assert_eq!(err.to_string(), "unable to list the Deployments labelled k8s-app=kube-dns in kube-system");
+}
+
+#[tokio::test]
 async fn kube_proxy_is_created_and_an_existing_daemonset_updated() {
     let case = Case::load("ipvs-v1.35");
     let [config_map, mut daemon_set, account, binding, role, role_binding] =

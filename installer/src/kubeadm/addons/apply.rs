@@ -99,7 +99,7 @@ async fn dns_deployments(client: &Client) -> Result<Vec<Deployment>, AddonError>
     let api: Api<Deployment> = Api::namespaced(client.clone(), KUBE_SYSTEM);
     let list = api.list(&ListParams::default().labels(DNS_SELECTOR)).await.map_err(|source| AddonError::Api {
         verb: "list",
-        object: format!("Deployments {KUBE_SYSTEM}/{DNS_SELECTOR}"),
+        object: format!("the Deployments labelled {DNS_SELECTOR} in {KUBE_SYSTEM}"),
         source,
     })?;
     Ok(list.items)
