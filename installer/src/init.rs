@@ -1,8 +1,9 @@
 //! `airadm init`: kubeadm's init workflow, offline. The bundle's signed manifest gives the
 //! Kubernetes version and the image of every component; `import` verifies the whole bundle and
 //! puts its images into the runtime; then kubeadm's phases run in kubeadm's order, each also
-//! runnable alone (`airadm init phase NAME [SUB]`). The API phases (from `wait-control-plane`
-//! on) are not part of this version: they stop init with an error that says how to skip them.
+//! runnable alone (`airadm init phase NAME [SUB]`). From `wait-control-plane` on, the phases talk
+//! to the API server through `/etc/kubernetes/admin.conf` (under `--dry-run` they only say what
+//! they would do).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use anyhow::Context as _;
 use crate::import::{self, ImportOptions};
 use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, InitFlags, Version};
 use crate::kubeadm::files::Root;
-use crate::kubeadm::{api, certs, kubeconfig, kubelet, preflight, staticpod, wait};
+use crate::kubeadm::{addons, api, certs, kubeconfig, kubelet, preflight, staticpod, wait};
 use crate::runtime::{self, cri::Cri};
 use crate::trusted_keys;
 
@@ -52,7 +53,7 @@ pub const PHASES: &[(&str, &[&str])] = &[
     ("show-join-command", &[]),
 ];
 
-/// The first phase that needs the API server (and everything after it).
+/// The first phase that needs the API server (everything after it does too).
 const FIRST_API_PHASE: &str = "wait-control-plane";
 
 /// What `airadm init` (or one phase) was asked.
@@ -289,13 +290,17 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                     say(kubelet::restart(&root))?;
                 }
             }
-            "show-join-command" => say(join_message(&cfg, &root, certificate_key.as_deref())?)?,
-            api_phase => {
-                let rest = PHASES.iter().skip_while(|(p, _)| *p != FIRST_API_PHASE).map(|(p, _)| *p).collect::<Vec<_>>().join(",");
-                anyhow::bail!(
-                    "phase `{api_phase}` needs the API server and is not in this version of airadm: the node's files are kubeadm's, so run `kubeadm init phase {api_phase}` (and the phases after it), or skip them with --skip-phases={rest}"
-                );
+            "addon" => {
+                let client = admin_client(&root).await?;
+                if which == "all" || which == "coredns" {
+                    say(addons::apply_coredns(&client, &cfg).await?)?;
+                }
+                if which == "all" || which == "kube-proxy" {
+                    say(addons::apply_kube_proxy(&client, &cfg, &proxy_env()).await?)?;
+                }
             }
+            "show-join-command" => say(join_message(&cfg, &root, certificate_key.as_deref())?)?,
+            other => anyhow::bail!("internal error: phase `{other}` has no runner"),
         }
     }
     if let Some(dir) = dry_dir {
