@@ -13,8 +13,8 @@ pub mod verify;
 #[derive(Debug, Parser)]
 #[command(name = "airadm", version, about)]
 pub struct Cli {
-    /// Log filter (tracing's syntax), also from AIRADM_LOG.
-    #[arg(long, global = true, env = "AIRADM_LOG", default_value = "warn")]
+    /// Log filter (tracing's syntax), also from AIRADM_LOG (kube-rs's own errors are off: airadm reports them).
+    #[arg(long, global = true, env = "AIRADM_LOG", default_value = "warn,kube_client=off")]
     pub log_level: String,
     /// What to do.
     #[command(subcommand)]
