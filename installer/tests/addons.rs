@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use installer::kubeadm::addons::{self, AddonError};
@@ -85,17 +84,14 @@ fn objects_match_golden_files() {
             }
             let expected = fs_err::read_to_string(expected_dir.join(file)).unwrap();
             if expected != text {
-                failures.push(format!("{name}/{file} differs (AIRADM_BLESS=1 to rewrite):\n{}", first_difference(&expected, &text)));
+                failures.push(format!(
+                    "{name}/{file} differs (AIRADM_BLESS=1 to rewrite):\n{}",
+                    testkit::golden::first_difference(&expected, &text)
+                ));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-fn first_difference(expected: &str, actual: &str) -> String {
-    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
-    let i = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
-    format!("line {}: expected {:?}, got {:?}", i + 1, e.get(i), a.get(i))
 }
 
 /// kubernetes-validate (PyPI) carries the OpenAPI schemas of 1.25–1.37 offline.
@@ -106,16 +102,8 @@ fn golden_objects_pass_strict_openapi_validation() {
         let schema = format!("{}.{}.0", case.version.major, case.version.minor);
         for file in ["coredns.yaml", "kube-proxy.yaml"] {
             let path = case.dir.join("expected").join(file);
-            let output = Command::new("kubernetes-validate")
-                .args(["--strict", "-k", &schema])
-                .arg(&path)
-                .output()
-                .expect("kubernetes-validate is missing: pip install kubernetes-validate");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            assert!(output.status.success(), "{name}/{file} against {schema}:\n{stdout}{stderr}");
-            assert_eq!(stdout.matches(" passed for resource ").count(), 6, "{name}/{file}:\n{stdout}{stderr}");
-            assert!(!stdout.contains("WARN") && !stderr.contains("WARN"), "{name}/{file}:\n{stdout}{stderr}");
+            let stdout = testkit::golden::kubernetes_validate(&schema, &[&path]);
+            assert_eq!(stdout.matches(" passed for resource ").count(), 6, "{name}/{file}:\n{stdout}");
         }
     }
 }

@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use installer::kubeadm::config::{self, ComponentImages, HostFacts, InitFlags};
 use installer::kubeadm::files::Root;
@@ -129,17 +128,14 @@ fn manifests_match_golden_files() {
         for (file, text) in &rendered {
             let expected = fs_err::read_to_string(expected_dir.join(file)).unwrap();
             if &expected != text {
-                failures.push(format!("{name}/{file} differs (AIRADM_BLESS=1 to rewrite):\n{}", first_difference(&expected, text)));
+                failures.push(format!(
+                    "{name}/{file} differs (AIRADM_BLESS=1 to rewrite):\n{}",
+                    testkit::golden::first_difference(&expected, text)
+                ));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-fn first_difference(expected: &str, actual: &str) -> String {
-    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
-    let i = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
-    format!("line {}: expected {:?}, got {:?}", i + 1, e.get(i), a.get(i))
 }
 
 /// kubernetes-validate (PyPI) carries the OpenAPI schemas of 1.25–1.37 offline.
@@ -154,16 +150,9 @@ fn golden_manifests_pass_strict_openapi_validation() {
             .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
             .collect();
         assert!(!manifests.is_empty(), "{name}: no golden manifests (run with AIRADM_BLESS=1)");
-        let output = Command::new("kubernetes-validate")
-            .args(["--strict", "-k", &schema])
-            .args(&manifests)
-            .output()
-            .expect("kubernetes-validate is missing: pip install kubernetes-validate");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{name} against {schema}:\n{stdout}{stderr}");
-        assert_eq!(stdout.matches(" passed for resource pod/").count(), manifests.len(), "{name}:\n{stdout}{stderr}");
-        assert!(!stdout.contains("WARN") && !stderr.contains("WARN"), "{name}:\n{stdout}{stderr}");
+        let files: Vec<&std::path::Path> = manifests.iter().map(PathBuf::as_path).collect();
+        let stdout = testkit::golden::kubernetes_validate(&schema, &files);
+        assert_eq!(stdout.matches(" passed for resource pod/").count(), manifests.len(), "{name}:\n{stdout}");
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod containerd;
 pub mod docker;
+pub mod golden;
 pub mod image;
 pub mod oci_tree;
 pub mod proxy;

@@ -117,8 +117,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
         let image = &manifest.images.iter().find(|i| i.component == component).unwrap().name;
         assert!(text.contains(&format!("image: {image}\n")), "{component}: {text}");
         assert!(text.contains("imagePullPolicy: IfNotPresent"), "{component}");
-        let check = testkit::run(Command::new("kubernetes-validate").args(["--strict", "-k", "1.31.0"]).arg(&path));
-        assert!(check.status.success(), "{component}: {}", String::from_utf8_lossy(&check.stdout));
+        testkit::golden::kubernetes_validate("1.31.0", &[&path]);
     }
     assert_eq!(mode(&k("/etc/kubernetes/manifests")), 0o700);
 
