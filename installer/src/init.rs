@@ -171,6 +171,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
     };
     let now = SystemTime::now();
     let mut certificate_key: Option<String> = None;
+    let mut admin = AdminClient(None);
     for (phase, which) in plan {
         match phase {
             "import" => say(import_phase(&options, &cfg, &keys).await?)?,
@@ -236,7 +237,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                         wait::go_duration(cfg.control_plane_health_timeout)
                     ),
                 ])?;
-                let client = admin_client(&root).await?;
+                let client = admin.get(&root).await?;
                 let took =
                     wait::api_server_healthy(&client, cfg.control_plane_health_timeout, std::time::Duration::from_millis(500)).await?;
                 say(vec![format!("[api-check] The API server is healthy after {took:?}")])?;
@@ -245,7 +246,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 say(api::ensure_admin_cluster_role_binding(&client, super_admin.as_ref()).await?)?;
             }
             "upload-config" => {
-                let client = admin_client(&root).await?;
+                let client = admin.get(&root).await?;
                 if which == "all" || which == "kubeadm" {
                     say(api::upload_kubeadm_config(&client, &cfg).await?)?;
                 }
@@ -258,13 +259,13 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 say(vec!["[upload-certs] Skipping phase. Please see --upload-certs".into()])?;
             }
             "upload-certs" => {
-                let client = admin_client(&root).await?;
+                let client = admin.get(&root).await?;
                 let key = cfg.certificate_key.clone().unwrap_or_else(api::create_certificate_key);
                 say(api::upload_certs(&client, &cfg, &root, &key, &config::generate_token(), now).await?)?;
                 certificate_key = Some(key);
             }
             "mark-control-plane" => {
-                let client = admin_client(&root).await?;
+                let client = admin.get(&root).await?;
                 // The kubelet registers the Node shortly after the API server is up: retry as
                 // kubeadm does, every 500 ms for timeouts.kubernetesAPICall.
                 let deadline = std::time::Instant::now() + cfg.kubernetes_api_call_timeout;
@@ -278,7 +279,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 say(lines)?;
             }
             "bootstrap-token" => {
-                let client = admin_client(&root).await?;
+                let client = admin.get(&root).await?;
                 let admin_conf = fs_err::read_to_string(root.path("/etc/kubernetes/admin.conf"))?;
                 say(api::bootstrap_token(&client, &cfg.bootstrap_tokens, &admin_conf, now).await?)?;
             }
@@ -291,7 +292,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 }
             }
             "addon" => {
-                let client = admin_client(&root).await?;
+                let client = admin.get(&root).await?;
                 if which == "all" || which == "coredns" {
                     say(addons::apply_coredns(&client, &cfg).await?)?;
                 }
@@ -313,9 +314,19 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`).
-async fn admin_client(root: &Root) -> anyhow::Result<kube::Client> {
-    kube_client(root, "/etc/kubernetes/admin.conf").await
+/// The client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`), built on
+/// first use and shared by every API phase.
+struct AdminClient(Option<kube::Client>);
+
+impl AdminClient {
+    async fn get(&mut self, root: &Root) -> anyhow::Result<kube::Client> {
+        if let Some(client) = &self.0 {
+            return Ok(client.clone());
+        }
+        let client = kube_client(root, "/etc/kubernetes/admin.conf").await?;
+        self.0 = Some(client.clone());
+        Ok(client)
+    }
 }
 
 /// A client with the credentials of the kubeconfig at node path `kubeconfig`.

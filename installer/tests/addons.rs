@@ -220,11 +220,11 @@ fn post(collection: &str) -> String {
     format!("{collection}?")
 }
 
-#[tokio::test]
-async fn coredns_is_created_on_a_fresh_cluster() {
-    let case = Case::load("defaults-v1.34");
-    let [config_map, role, binding, account, deployment, service] = <[Value; 6]>::try_from(case.golden("coredns.yaml")).unwrap();
-    let script = vec![
+/// The requests of CoreDNS on a cluster that has none: list, get, then one create per object
+/// (ConfigMap, ClusterRole, ClusterRoleBinding, ServiceAccount, Deployment, Service).
+fn fresh_coredns(objects: Vec<Value>) -> Vec<Exchange> {
+    let [config_map, role, binding, account, deployment, service] = <[Value; 6]>::try_from(objects).unwrap();
+    vec![
         Exchange::new("GET", LIST_DNS, None, 200, deployment_list(vec![])),
         Exchange::new("GET", &format!("{CONFIGMAPS}/coredns"), None, 404, not_found()),
         Exchange::created(&post(CONFIGMAPS), &config_map),
@@ -233,7 +233,13 @@ async fn coredns_is_created_on_a_fresh_cluster() {
         Exchange::created(&post(SERVICE_ACCOUNTS), &account),
         Exchange::created(&post(DEPLOYMENTS), &deployment),
         Exchange::created(&post(SERVICES), &service),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn coredns_is_created_on_a_fresh_cluster() {
+    let case = Case::load("defaults-v1.34");
+    let script = fresh_coredns(case.golden("coredns.yaml"));
     let lines = run_scripted(script, async |client| addons::apply_coredns(&client, &case.config).await.unwrap()).await;
     assert_eq!(lines, ["[addons] Applied essential addon: CoreDNS"]);
 }
@@ -250,19 +256,10 @@ async fn corednsdeployment_patches_change_the_deployment() {
     .unwrap();
     fs_err::write(patches.path().join("kube-apiserver.yaml"), "metadata:\n  labels:\n    a: b\n").unwrap();
     case.config.patches_dir = Some(patches.path().display().to_string());
-    let [config_map, role, binding, account, mut deployment, service] = <[Value; 6]>::try_from(case.golden("coredns.yaml")).unwrap();
-    deployment["spec"]["replicas"] = json!(1);
-    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Never");
-    let script = vec![
-        Exchange::new("GET", LIST_DNS, None, 200, deployment_list(vec![])),
-        Exchange::new("GET", &format!("{CONFIGMAPS}/coredns"), None, 404, not_found()),
-        Exchange::created(&post(CONFIGMAPS), &config_map),
-        Exchange::created(&post(CLUSTER_ROLES), &role),
-        Exchange::created(&post(CLUSTER_ROLE_BINDINGS), &binding),
-        Exchange::created(&post(SERVICE_ACCOUNTS), &account),
-        Exchange::created(&post(DEPLOYMENTS), &deployment),
-        Exchange::created(&post(SERVICES), &service),
-    ];
+    let mut objects = case.golden("coredns.yaml");
+    objects[4]["spec"]["replicas"] = json!(1);
+    objects[4]["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Never");
+    let script = fresh_coredns(objects);
     let lines = run_scripted(script, async |client| addons::apply_coredns(&client, &case.config).await.unwrap()).await;
     assert_eq!(
         lines,

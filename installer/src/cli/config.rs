@@ -3,7 +3,6 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::kubeadm::config;
@@ -53,23 +52,18 @@ pub struct ConfigImagesListArgs {
     pub config: Option<PathBuf>,
 }
 
-fn manifest(bundle: &std::path::Path) -> anyhow::Result<bundle::Manifest> {
-    bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(bundle)?))
-        .with_context(|| format!("`{}`", bundle.display()))
-}
-
 /// Runs `airadm config …`.
 pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ConfigCommand::Print(PrintCommand::InitDefaults(args)) => {
-            let manifest = args.bundle.as_deref().map(manifest).transpose()?;
+            let manifest = args.bundle.as_deref().map(super::manifest_unverified).transpose()?;
             let version = manifest.as_ref().map(|m| m.kubernetes_version.as_str());
             let repository = manifest.as_ref().map(|m| m.image_repository.as_str());
             write!(out, "{}", config::init_defaults_yaml(version, repository)?)?;
         }
         ConfigCommand::Images(ConfigImagesCommand::List(args)) => {
-            let manifest = manifest(&args.bundle)?;
+            let manifest = super::manifest_unverified(&args.bundle)?;
             let docs = match &args.config {
                 Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?,
                 None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },

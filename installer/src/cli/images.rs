@@ -62,8 +62,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
 
 /// `airadm images list`: what the bundle holds (read without checking the signature).
 pub fn list(args: ImagesListArgs) -> anyhow::Result<()> {
-    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(&args.bundle)?))
-        .with_context(|| format!("`{}`", args.bundle.display()))?;
+    let manifest = super::manifest_unverified(&args.bundle)?;
     let mut out = std::io::stdout().lock();
     for image in &manifest.images {
         writeln!(
@@ -81,8 +80,7 @@ pub fn list(args: ImagesListArgs) -> anyhow::Result<()> {
 
 /// `airadm images check`: which bundle images the runtime shows over CRI; fails if one is missing.
 pub async fn check(args: ImagesCheckArgs) -> anyhow::Result<()> {
-    let manifest = bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(&args.bundle)?))
-        .with_context(|| format!("`{}`", args.bundle.display()))?;
+    let manifest = super::manifest_unverified(&args.bundle)?;
     let socket = runtime::socket_path(args.cri_socket.as_deref(), Path::new("/"))?;
     let channel = containerd_client::connect(&socket)
         .await

@@ -9,6 +9,14 @@ pub mod images;
 pub mod init;
 pub mod verify;
 
+/// A bundle's manifest read without checking its signature: for display only, never to decide
+/// what to trust.
+pub fn manifest_unverified(bundle: &std::path::Path) -> anyhow::Result<bundle::Manifest> {
+    use anyhow::Context as _;
+    bundle::reader::read_manifest_unverified(std::io::BufReader::new(fs_err::File::open(bundle)?))
+        .with_context(|| format!("`{}`", bundle.display()))
+}
+
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
 #[derive(Debug, Parser)]
 #[command(name = "airadm", version, about)]
