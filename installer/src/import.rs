@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bundle::oci_layout::{self, OCI_INDEX_MEDIA_TYPE};
 use bundle::{Digest, Entry, EntrySink, Image, Manifest, PublicKey, VerifyError};
 use containerd_client::types::Descriptor;
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use futures_util::StreamExt as _;
 use tokio::runtime::Handle;
 
 use crate::progress::Step;
@@ -271,7 +271,8 @@ async fn import_leased(
 ) -> Result<Imported, ImportError> {
     let (file, reading) = open_bundle(options)?;
     let (events, arrived) = tokio::sync::mpsc::unbounded_channel();
-    let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), snapshotter.to_owned(), arrived)));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), snapshotter.to_owned(), arrived, stop.clone())));
     let mut sink = Sink {
         handle: Handle::current(),
         containerd: containerd.clone(),
@@ -290,14 +291,13 @@ async fn import_leased(
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
-    // Close the event channel and let eager unpacking finish (or stop it, on failure) before
-    // anything else touches the snapshots.
+    // Close the event channel and let eager unpacking finish before anything else touches the
+    // snapshots. On failure it starts nothing more, but the layers being applied are let finish:
+    // the lease can only be ended once nothing writes into its snapshots.
+    stop.store(verified.is_err(), std::sync::atomic::Ordering::Relaxed);
     drop(sink.events.take());
     if let Some(eager) = eager {
-        if verified.is_err() {
-            eager.abort();
-        }
-        let _ = eager.await;
+        eager.await.map_err(|e| ImportError::Join(e.to_string()))?;
     }
     let manifest = checked(verified, &reading, bundle_path)?.manifest;
     if !options.dry_run {
@@ -581,8 +581,12 @@ async fn unpack_all(
                 Ok::<_, ImportError>(())
             })
             .buffer_unordered(parallel)
-            .try_collect::<()>()
-            .await?;
+            // Every started layer is let finish, failed or not: nothing may still write into a
+            // snapshot when the lease ends.
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<(), _>>()?;
     }
     step.finish("layers");
     let key = format!("containerd.io/gc.ref.snapshot.{snapshotter}");
@@ -597,7 +601,12 @@ async fn unpack_all(
 /// image's manifest and config, and its parent snapshot are in. Everything here is under the
 /// import's lease and inert (no image names it); the final pass in [`unpack_all`] skips what is
 /// done and redoes anything that failed, so errors are ignored here.
-async fn eager_unpack(containerd: Containerd, snapshotter: String, mut arrived: tokio::sync::mpsc::UnboundedReceiver<(Digest, Vec<u8>)>) {
+async fn eager_unpack(
+    containerd: Containerd,
+    snapshotter: String,
+    mut arrived: tokio::sync::mpsc::UnboundedReceiver<(Digest, Vec<u8>)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let limit = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut blobs: BTreeMap<Digest, Vec<u8>> = BTreeMap::new();
     let mut done: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -615,6 +624,9 @@ async fn eager_unpack(containerd: Containerd, snapshotter: String, mut arrived: 
                     done.insert(chain);
                 }
             }
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            continue; // the bundle was refused: only let running layers finish
         }
         for job in ready_layers(&blobs, &done, &started) {
             if running.len() >= limit {
@@ -731,8 +743,12 @@ impl EntrySink for Sink {
         let labels = self.wanted.get(&digest).cloned();
         let keep = (labels.is_some() || self.small.contains_key(&digest)) && entry.size <= MAX_SMALL;
         let mut kept = Vec::new();
-        let present = self.dry_run || self.handle.block_on(self.containerd.has_blob(&digest)).map_err(io::Error::other)?;
+        let present = self.dry_run || self.handle.block_on(self.containerd.hold_blob(&digest)).map_err(io::Error::other)?;
         if present {
+            if let Some(labels) = labels.filter(|_| !self.dry_run) {
+                // What it references must survive the lease, however it got here.
+                self.handle.block_on(self.containerd.label_blob(&digest, labels)).map_err(io::Error::other)?;
+            }
             if keep {
                 data.read_to_end(&mut kept)?;
                 self.small.insert(digest, kept.clone());
@@ -745,20 +761,24 @@ impl EntrySink for Sink {
         let size = entry.size;
         let task = self.handle.spawn(async move { containerd.write_blob(&digest, size, labels.unwrap_or_default(), rx).await });
         let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = data.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
+        let pumped = loop {
+            let n = match data.read(&mut buffer) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
             if keep {
                 kept.extend_from_slice(&buffer[..n]);
             }
             if tx.blocking_send(buffer[..n].to_vec()).is_err() {
-                break;
+                break Ok(());
             }
-        }
+        };
         drop(tx);
-        match self.handle.block_on(task).map_err(io::Error::other)? {
+        // Waited for even when reading failed: the write aborts its ingest before we go on.
+        let written = self.handle.block_on(task).map_err(io::Error::other)?;
+        pumped?;
+        match written {
             // containerd refused bytes that do not match the digest: the verifier, which hashed
             // the same bytes, reports the entry in its own words when this returns.
             Err(e) if e.source.code() == tonic::Code::FailedPrecondition => return Ok(()),

@@ -17,9 +17,10 @@ use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
 };
 use containerd_client::services::v1::{
-    ApplyRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest, DeleteRequest as DeleteLeaseRequest, Image, Info, InfoRequest,
-    ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction, WriteContentRequest, content_client::ContentClient,
-    diff_client::DiffClient, images_client::ImagesClient, leases_client::LeasesClient,
+    AbortRequest, AddResourceRequest, ApplyRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest,
+    DeleteRequest as DeleteLeaseRequest, Image, Info, InfoRequest, ReadContentRequest, Resource, UpdateImageRequest, UpdateRequest,
+    WriteAction, WriteContentRequest, content_client::ContentClient, diff_client::DiffClient, images_client::ImagesClient,
+    leases_client::LeasesClient,
 };
 use containerd_client::services::v1::{PluginsRequest, introspection_client::IntrospectionClient};
 use containerd_client::types::{Descriptor, Mount};
@@ -148,17 +149,35 @@ impl Containerd {
         Ok(())
     }
 
-    /// Deletes the lease; unreferenced content written under it becomes garbage.
+    /// Deletes the lease and waits for containerd's garbage collector (`sync`): when this
+    /// returns, content, ingests and snapshots that only the lease held are gone.
     pub async fn end_lease(&mut self) -> Result<(), ContainerdError> {
         let Some(id) = self.lease.take() else { return Ok(()) };
         LeasesClient::new(self.channel.clone())
-            .delete(self.request(DeleteLeaseRequest { id: id.clone(), sync: false }))
+            .delete(self.request(DeleteLeaseRequest { id: id.clone(), sync: true }))
             .await
             .map_err(fail("Leases.Delete", id))?;
         Ok(())
     }
 
-    /// True when the content store already has `digest`.
+    /// Adds a resource (`content`, `snapshots/<snapshotter>`) to the lease, whether or not it
+    /// exists yet: from then on the garbage collector keeps it.
+    async fn hold(&self, kind: String, id: &str) -> Result<(), ContainerdError> {
+        let Some(lease) = &self.lease else { return Ok(()) };
+        let request = AddResourceRequest { id: lease.clone(), resource: Some(Resource { id: id.to_owned(), r#type: kind }) };
+        LeasesClient::new(self.channel.clone()).add_resource(self.request(request)).await.map_err(fail("Leases.AddResource", id))?;
+        Ok(())
+    }
+
+    /// True when the content store has `digest`, which from now on the lease holds: a blob
+    /// that only another (ended) lease held may be collected any moment, so it is added to ours
+    /// first and looked up after.
+    pub async fn hold_blob(&self, digest: &Digest) -> Result<bool, ContainerdError> {
+        self.hold("content".to_owned(), &digest.to_string()).await?;
+        self.has_blob(digest).await
+    }
+
+    /// True when the content store has `digest` (not held: for dry runs and checks).
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, ContainerdError> {
         match ContentClient::new(self.channel.clone()).info(self.request(InfoRequest { digest: digest.to_string() })).await {
             Ok(_) => Ok(true),
@@ -167,10 +186,42 @@ impl Containerd {
         }
     }
 
+    /// The ingest ref of `digest` for this import: never one an earlier (killed or refused)
+    /// import left, whose bytes nobody here checked.
+    fn ingest_ref(&self, digest: &Digest) -> String {
+        match &self.lease {
+            Some(lease) => format!("{lease}-{}", digest.hex()),
+            None => format!("airadm-{}-{}", std::process::id(), digest.hex()),
+        }
+    }
+
     /// Streams a blob into the content store; containerd checks size and digest at commit.
-    /// An interrupted earlier write of the same blob is resumed.
+    /// When `chunks` ends before `size` bytes (the bundle failed mid-entry), or the commit is
+    /// refused, the ingest is aborted: nothing of it stays.
     pub async fn write_blob(
         &self,
+        digest: &Digest,
+        size: u64,
+        labels: HashMap<String, String>,
+        chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Result<(), ContainerdError> {
+        let reference = self.ingest_ref(digest);
+        let written = self.write_ingest(&reference, digest, size, labels, chunks).await;
+        if written.is_err() {
+            // The stream is closed; the ingest (if containerd created one) is removed now
+            // rather than by the collector after the lease.
+            let abort = AbortRequest { r#ref: reference.clone() };
+            match ContentClient::new(self.channel.clone()).abort(self.request(abort)).await {
+                Err(status) if status.code() != Code::NotFound => return Err(fail("Content.Abort", &reference)(status)),
+                _ => {}
+            }
+        }
+        written
+    }
+
+    async fn write_ingest(
+        &self,
+        reference: &str,
         digest: &Digest,
         size: u64,
         labels: HashMap<String, String>,
@@ -180,7 +231,7 @@ impl Containerd {
         let expected = digest.to_string();
         let stat = WriteContentRequest {
             action: WriteAction::Stat as i32,
-            r#ref: format!("airadm-{}", digest.hex()),
+            r#ref: reference.to_owned(),
             total: size as i64,
             expected: expected.clone(),
             ..Default::default()
@@ -198,25 +249,21 @@ impl Containerd {
             Ok(None) => Err(tonic::Status::aborted("stream ended")),
             Err(status) => Err(status),
         };
-        let resumed = next(responses.message().await).map_err(fail("Content.Write", digest))?;
+        next(responses.message().await).map_err(fail("Content.Write", digest))?;
         let mut offset = 0i64;
         while let Some(chunk) = chunks.recv().await {
             let len = chunk.len() as i64;
-            // Bytes containerd already has from an interrupted import are skipped.
-            let skip = (resumed - offset).clamp(0, len) as usize;
-            if skip < chunk.len() {
-                let write = WriteContentRequest {
-                    action: WriteAction::Write as i32,
-                    offset: offset + skip as i64,
-                    data: chunk[skip..].to_vec(),
-                    ..Default::default()
-                };
-                if tx.send(write).await.is_err() {
-                    break;
-                }
-                next(responses.message().await).map_err(fail("Content.Write", digest))?;
+            let write = WriteContentRequest { action: WriteAction::Write as i32, offset, data: chunk, ..Default::default() };
+            if tx.send(write).await.is_err() {
+                break;
             }
+            next(responses.message().await).map_err(fail("Content.Write", digest))?;
             offset += len;
+        }
+        if offset != size as i64 {
+            return Err(fail("Content.Write", digest)(tonic::Status::cancelled(format!(
+                "the bundle entry ended after {offset} of {size} bytes"
+            ))));
         }
         let commit =
             WriteContentRequest { action: WriteAction::Commit as i32, total: size as i64, offset, expected, labels, ..Default::default() };
@@ -245,9 +292,13 @@ impl Containerd {
         diff_id: &str,
     ) -> Result<bool, UnpackError> {
         let mut snapshots = SnapshotsClient::new(self.channel.clone());
+        // Held before it is looked at: a snapshot only an ended lease held may be collected.
+        self.hold(format!("snapshots/{snapshotter}"), chain_id).await?;
         let stat = StatSnapshotRequest { snapshotter: snapshotter.into(), key: chain_id.into() };
-        if snapshots.stat(self.request(stat)).await.is_ok() {
-            return Ok(false);
+        match snapshots.stat(self.request(stat)).await {
+            Ok(_) => return Ok(false),
+            Err(status) if status.code() == Code::NotFound => {}
+            Err(status) => return Err(fail("Snapshots.Stat", chain_id)(status).into()),
         }
         // Unique per attempt: an attempt that failed after Prepare leaves its key behind (under
         // the lease, so it is collected), and a retry must not collide with it.

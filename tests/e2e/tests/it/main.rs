@@ -7,6 +7,7 @@ mod corpus;
 mod import;
 mod init;
 mod interop;
+mod retry;
 mod tamper;
 
 use std::path::{Path, PathBuf};
