@@ -42,8 +42,8 @@ pub trait Probe {
     fn port_in_use(&self, port: u16) -> bool;
     /// A node path exists.
     fn exists(&self, path: &str) -> bool;
-    /// A node directory exists and has entries.
-    fn dir_non_empty(&self, path: &str) -> bool;
+    /// A node directory exists and has entries (`Err`: it could not be listed, and why).
+    fn dir_non_empty(&self, path: &str) -> Result<bool, String>;
     /// A kernel file's content (`/proc/sys/…`).
     fn read_proc(&self, path: &str) -> Option<String>;
     /// A command is on PATH.
@@ -183,8 +183,11 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
             }
         }
         let data_dir = local.data_dir.as_deref().unwrap_or(defaults::ETCD_DATA_DIR);
-        if probe.dir_non_empty(data_dir) {
-            fail(format!("DirAvailable-{}", file_name(data_dir)), Error, format!("{data_dir} is not empty"));
+        // kubeadm v1.31: checks.go DirAvailableCheck ("unable to check if %s is empty").
+        match probe.dir_non_empty(data_dir) {
+            Ok(false) => {}
+            Ok(true) => fail(format!("DirAvailable-{}", file_name(data_dir)), Error, format!("{data_dir} is not empty")),
+            Err(e) => fail(format!("DirAvailable-{}", file_name(data_dir)), Error, format!("unable to check if {data_dir} is empty: {e}")),
         }
     } else if let Some(external) = &cfg.etcd.external {
         for file in [&external.ca_file, &external.cert_file, &external.key_file].into_iter().flatten() {
@@ -269,8 +272,8 @@ impl Probe for HostProbe<'_> {
         self.root.exists(path)
     }
 
-    fn dir_non_empty(&self, path: &str) -> bool {
-        fs_err::read_dir(self.root.path(path)).is_ok_and(|mut d| d.next().is_some())
+    fn dir_non_empty(&self, path: &str) -> Result<bool, String> {
+        self.root.dir_has_entries(path).map_err(|e| e.to_string())
     }
 
     fn read_proc(&self, path: &str) -> Option<String> {
@@ -350,8 +353,8 @@ mod tests {
         fn exists(&self, path: &str) -> bool {
             self.files.contains(&path)
         }
-        fn dir_non_empty(&self, path: &str) -> bool {
-            self.files.iter().any(|f| f.starts_with(&format!("{path}/")))
+        fn dir_non_empty(&self, path: &str) -> Result<bool, String> {
+            Ok(self.files.iter().any(|f| f.starts_with(&format!("{path}/"))))
         }
         fn read_proc(&self, path: &str) -> Option<String> {
             if path.contains("bridge") {

@@ -193,7 +193,8 @@ fn generates_every_certificate_with_kubeadm_fields() {
         }
         let key = root.read(cfg.cert_path(&format!("{base}.key"))).unwrap().unwrap();
         assert!(key.starts_with(b"-----BEGIN RSA PRIVATE KEY-----\n"), "{base}");
-        let mode = |ext| fs_err::metadata(root.path(cfg.cert_path(&format!("{base}.{ext}")))).unwrap().permissions().mode() & 0o777;
+        let mode =
+            |ext| fs_err::metadata(root.path(cfg.cert_path(&format!("{base}.{ext}"))).unwrap()).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode("key"), mode("crt")), (0o600, 0o644), "{base}");
     }
     let sa_pub = root.read(cfg.cert_path("sa.pub")).unwrap().unwrap();
@@ -289,7 +290,7 @@ fn external_ca_needs_every_leaf_it_signs() {
     let root = Root::new(dir.path());
     let cfg = config_with(InitFlags::default(), Some(ECDSA));
     run(&cfg, &root, "ca", now()).unwrap();
-    fs_err::remove_file(root.path(cfg.cert_path("ca.key"))).unwrap();
+    fs_err::remove_file(root.path(cfg.cert_path("ca.key")).unwrap()).unwrap();
     assert!(using_external_ca(&cfg, &root));
     let err = run(&cfg, &root, "all", now()).unwrap_err();
     assert_eq!(err.to_string(), r#"could not load expected certificate "apiserver" or validate the existence of key "ca" for it"#);
@@ -302,7 +303,7 @@ fn external_ca_with_its_leaves_in_place_is_used_as_is() {
     let root = Root::new(dir.path());
     let cfg = config_with(InitFlags::default(), Some(ECDSA));
     run(&cfg, &root, "all", now()).unwrap();
-    fs_err::remove_file(root.path(cfg.cert_path("ca.key"))).unwrap();
+    fs_err::remove_file(root.path(cfg.cert_path("ca.key")).unwrap()).unwrap();
     let before = snapshot(dir.path());
     let out = run(&cfg, &root, "all", now()).unwrap();
     assert_eq!(snapshot(dir.path()), before);

@@ -134,7 +134,7 @@ fn external_ca_uses_the_files_in_place_and_needs_them() {
     let cfg = config_with(InitFlags::default());
     let (_dir, root) = with_ca(&cfg);
     run(&cfg, &root, "admin", SystemTime::now()).unwrap();
-    fs_err::remove_file(root.path("/etc/kubernetes/pki/ca.key")).unwrap();
+    fs_err::remove_file(root.path("/etc/kubernetes/pki/ca.key").unwrap()).unwrap();
     assert_eq!(run(&cfg, &root, "admin", SystemTime::now()).unwrap(), ["[kubeconfig] External CA mode: Using user provided admin.conf"]);
     let err = run(&cfg, &root, "all", SystemTime::now()).unwrap_err();
     assert_eq!(err.to_string(), "the super-admin.conf file does not exists or it is not valid");
