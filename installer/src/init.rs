@@ -148,14 +148,20 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         }
         None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
     };
-    let real_root = Root::new(options.rootfs.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let real_root = match &options.rootfs {
+        Some(dir) => Root::new(dir).named("--rootfs"),
+        None => Root::new("/"),
+    };
     let host = host_facts(&options.flags, &real_root);
     let cfg = config::resolve(docs, &options.flags, &host, &version, images)?;
+    for (field, path) in cfg.node_paths(&options.flags) {
+        real_root.check(field, path)?;
+    }
 
     // Dry run: everything is written to a temp dir instead of the node.
     let dry_dir = options.dry_run.then(|| tempfile::Builder::new().prefix("airadm-init-dryrun-").tempdir()).transpose()?;
     let root = match &dry_dir {
-        Some(dir) => Root::new(dir.path()),
+        Some(dir) => Root::new(dir.path()).named("the --dry-run directory"),
         None => real_root.clone(),
     };
     let mut out = std::io::stdout().lock();
@@ -242,7 +248,11 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                     wait::api_server_healthy(&client, cfg.control_plane_health_timeout, std::time::Duration::from_millis(500)).await?;
                 say(vec![format!("[api-check] The API server is healthy after {took:?}")])?;
                 // kubeadm:cluster-admins, with super-admin.conf when admin.conf may not yet.
-                let super_admin = kube_client(&root, "/etc/kubernetes/super-admin.conf").await.ok();
+                // kubeadm uses super-admin.conf when it exists (`os.Stat` succeeds); a broken one is an error.
+                let super_admin = match root.exists("/etc/kubernetes/super-admin.conf") {
+                    true => Some(kube_client(&root, "/etc/kubernetes/super-admin.conf").await?),
+                    false => None,
+                };
                 say(api::ensure_admin_cluster_role_binding(&client, super_admin.as_ref()).await?)?;
             }
             "upload-config" => {
@@ -280,7 +290,8 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
             }
             "bootstrap-token" => {
                 let client = admin.get(&root).await?;
-                let admin_conf = fs_err::read_to_string(root.path("/etc/kubernetes/admin.conf"))?;
+                let admin_conf = read_node_file(&root, "/etc/kubernetes/admin.conf")?;
+                let admin_conf = String::from_utf8(admin_conf).context("/etc/kubernetes/admin.conf is not UTF-8")?;
                 say(api::bootstrap_token(&client, &cfg.bootstrap_tokens, &admin_conf, now).await?)?;
             }
             "kubelet-finalize" => {
@@ -331,19 +342,35 @@ impl AdminClient {
 
 /// A client with the credentials of the kubeconfig at node path `kubeconfig`.
 async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result<kube::Client> {
-    let path = root.path(kubeconfig);
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).with_context(|| format!("`{}`", path.display()))?;
+    let path = root.path(kubeconfig)?;
+    let text = String::from_utf8(read_node_file(root, kubeconfig)?).with_context(|| format!("`{}` is not UTF-8", path.display()))?;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("`{}`", path.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
         .with_context(|| format!("`{}`", path.display()))?;
     Ok(kube::Client::try_from(config)?)
 }
 
+/// The bytes of node file `path`, which must exist.
+fn read_node_file(root: &Root, path: &str) -> anyhow::Result<Vec<u8>> {
+    root.read(path)?
+        .with_context(|| format!("`{}` does not exist: run the phase that writes it first", root.path(path).unwrap_or_default().display()))
+}
+
+/// The token the join command prints (kubeadm: `cfg.BootstrapTokens[0].Token`); never empty.
+fn join_token(cfg: &InitConfig) -> anyhow::Result<&str> {
+    cfg.bootstrap_tokens
+        .first()
+        .and_then(|t| t.token.as_deref())
+        .filter(|t| !t.is_empty())
+        .context("no bootstrap token to print in the join command: give one in bootstrapTokens or with --token")
+}
+
 /// kubeadm's closing message: how to use the cluster and how to join nodes to it.
 fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let ca = fs_err::read(root.path(cfg.cert_path("ca.crt")))?;
+    let ca = read_node_file(root, &cfg.cert_path("ca.crt"))?;
     let hashes = vec![api::ca_cert_hash(&ca)?];
-    let token = cfg.bootstrap_tokens.first().and_then(|t| t.token.clone()).unwrap_or_default();
+    let token = join_token(cfg)?;
     let endpoint = cfg.control_plane_url();
     let mut lines = vec![
         "\nYour Kubernetes control-plane has initialized successfully!\n".to_owned(),
@@ -360,10 +387,10 @@ fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) ->
     if cfg.control_plane_endpoint.is_some() {
         lines.push("You can now join any number of control-plane nodes by copying certificate authorities".to_owned());
         lines.push("and service account keys on each node and then running the following as root:\n".to_owned());
-        lines.push(format!("  {}\n", api::join_command(&endpoint, &token, &hashes, api::JoinAs::ControlPlane(certificate_key))));
+        lines.push(format!("  {}\n", api::join_command(&endpoint, token, &hashes, api::JoinAs::ControlPlane(certificate_key))));
     }
     lines.push("Then you can join any number of worker nodes by running the following on each as root:\n".to_owned());
-    lines.push(api::join_command(&endpoint, &token, &hashes, api::JoinAs::Worker));
+    lines.push(api::join_command(&endpoint, token, &hashes, api::JoinAs::Worker));
     Ok(lines)
 }
 
@@ -470,6 +497,21 @@ mod tests {
         assert_eq!(parse_phase("kubelet-start").unwrap(), ("kubelet-start", None));
         assert!(parse_phase("bogus").unwrap_err().to_string().contains("unknown phase `bogus`: phases are import, preflight, certs"));
         assert!(parse_phase("etcd/remote").unwrap_err().to_string().contains("phase `etcd` has no sub-phase `remote`: it has local"));
+    }
+
+    #[test]
+    fn the_join_command_never_prints_an_empty_token() {
+        let host = HostFacts { hostname: "n".into(), default_address: Some("10.0.0.1".parse().unwrap()), cri_socket: None };
+        let flags = InitFlags { token: Some("abcdef.0123456789abcdef".into()), ..InitFlags::default() };
+        let version = Version::parse("v1.31.2").unwrap();
+        let docs = config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None };
+        let mut cfg = config::resolve(docs, &flags, &host, &version, ComponentImages::default()).unwrap();
+        assert_eq!(join_token(&cfg).unwrap(), "abcdef.0123456789abcdef");
+        cfg.bootstrap_tokens[0].token = Some(String::new());
+        let err = join_token(&cfg).unwrap_err().to_string();
+        assert_eq!(err, "no bootstrap token to print in the join command: give one in bootstrapTokens or with --token");
+        cfg.bootstrap_tokens.clear();
+        assert!(join_token(&cfg).is_err());
     }
 
     #[test]

@@ -3,22 +3,21 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 fn main() -> ExitCode {
-    let cli = installer::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(installer::run(cli)));
+    let matches = installer::cli::Cli::command().get_matches();
+    let cli = installer::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let from_env = matches.value_source("log_level") == Some(clap::parser::ValueSource::EnvVariable);
+    let result = installer::cli::log_filter(&cli.log_level, from_env).and_then(|filter| {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(installer::run(cli))
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // Nothing more can be done when stderr itself is gone.
             let _ = writeln!(std::io::stderr(), "error: {err:#}");
             ExitCode::FAILURE
         }

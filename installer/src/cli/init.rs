@@ -111,10 +111,74 @@ pub struct InitArgs {
     pub arch: Option<String>,
 }
 
+/// The flags given that kubeadm refuses next to `--config`, sorted by name as pflag's `Visit`
+/// lists them. kubeadm: cmd/kubeadm/app/apis/kubeadm/validation/validation.go
+/// `ValidateMixedArguments`/`isAllowedFlag`: only `config`, `ignore-preflight-errors`, `dry-run`,
+/// `kubeconfig`, `node-name`, `kubeconfig-dir`, `upload-certs`, `print-join-command`, `rootfs`,
+/// `v`, `log-file` and `skip-*` may be mixed with it; every flag that sets a configuration field
+/// may not. airadm's own flags (`--bundle`, `--trusted-key`, `--arch`) set none and are allowed.
+/// The struct is taken apart field by field so that a new flag must be sorted here to compile.
+pub fn mixed_with_config(args: &InitArgs) -> Vec<&'static str> {
+    let InitArgs {
+        bundle: _,
+        trusted_keys: _,
+        config: _,
+        apiserver_advertise_address,
+        apiserver_bind_port,
+        apiserver_cert_extra_sans,
+        control_plane_endpoint,
+        pod_network_cidr,
+        service_cidr,
+        service_dns_domain,
+        node_name: _,
+        cert_dir,
+        cri_socket,
+        ignore_preflight_errors: _,
+        skip_phases: _,
+        dry_run: _,
+        patches,
+        upload_certs: _,
+        certificate_key,
+        token,
+        token_ttl,
+        feature_gates,
+        kubernetes_version,
+        rootfs: _,
+        arch: _,
+    } = args;
+    let mut given: Vec<&'static str> = [
+        ("apiserver-advertise-address", apiserver_advertise_address.is_some()),
+        ("apiserver-bind-port", apiserver_bind_port.is_some()),
+        ("apiserver-cert-extra-sans", !apiserver_cert_extra_sans.is_empty()),
+        ("control-plane-endpoint", control_plane_endpoint.is_some()),
+        ("pod-network-cidr", pod_network_cidr.is_some()),
+        ("service-cidr", service_cidr.is_some()),
+        ("service-dns-domain", service_dns_domain.is_some()),
+        ("cert-dir", cert_dir.is_some()),
+        ("cri-socket", cri_socket.is_some()),
+        ("patches", patches.is_some()),
+        ("certificate-key", certificate_key.is_some()),
+        ("token", token.is_some()),
+        ("token-ttl", token_ttl.is_some()),
+        ("feature-gates", feature_gates.is_some()),
+        ("kubernetes-version", kubernetes_version.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    given.sort_unstable();
+    given
+}
+
 impl InitCommand {
     /// The options of the init workflow.
     pub fn options(self) -> anyhow::Result<InitOptions> {
         let a = self.args;
+        let mixed = mixed_with_config(&a);
+        if a.config.is_some() && !mixed.is_empty() {
+            // kubeadm's words, then where those settings go instead.
+            anyhow::bail!("can not mix '--config' with arguments [{}]: set them in the --config file instead", mixed.join(" "));
+        }
         let bundle = a.bundle.ok_or_else(|| anyhow::anyhow!("--bundle FILE is required: airadm takes the version and images from it"))?;
         let phase = self.phase.map(|InitSubcommand::Phase { name, sub }| match sub {
             Some(sub) => format!("{name}/{sub}"),
@@ -150,5 +214,78 @@ impl InitCommand {
             arch: a.arch,
             phase,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    fn options(args: &[&str]) -> anyhow::Result<crate::init::InitOptions> {
+        let cli = crate::cli::Cli::try_parse_from(["airadm", "init", "--bundle", "b.tar.zst"].iter().chain(args)).unwrap();
+        match cli.command {
+            crate::cli::Command::Init(command) => command.options(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_that_set_config_fields_are_refused_next_to_config_as_kubeadm_does() {
+        let refused: &[(&[&str], &str)] = &[
+            (&["--pod-network-cidr=10.244.0.0/16"], "[pod-network-cidr]"),
+            (
+                &["--kubernetes-version=v1.31.2", "--service-cidr=10.96.0.0/12", "--pod-network-cidr=10.244.0.0/16"],
+                "[kubernetes-version pod-network-cidr service-cidr]",
+            ),
+            (
+                &["--apiserver-advertise-address=10.0.0.1", "--apiserver-bind-port=6443"],
+                "[apiserver-advertise-address apiserver-bind-port]",
+            ),
+            (
+                &["--apiserver-cert-extra-sans=a,b", "--control-plane-endpoint=cp:6443"],
+                "[apiserver-cert-extra-sans control-plane-endpoint]",
+            ),
+            (
+                &["--service-dns-domain=x.local", "--cert-dir=/pki", "--cri-socket=unix:///x.sock"],
+                "[cert-dir cri-socket service-dns-domain]",
+            ),
+            (&["--patches=/p", "--feature-gates=A=true"], "[feature-gates patches]"),
+            (&["--token=abcdef.0123456789abcdef", "--token-ttl=1h"], "[token token-ttl]"),
+            (&["--certificate-key=00"], "[certificate-key]"),
+        ];
+        for (flags, listed) in refused {
+            let mut args = vec!["--config", "k.yaml"];
+            args.extend_from_slice(flags);
+            let err = options(&args).unwrap_err().to_string();
+            assert_eq!(err, format!("can not mix '--config' with arguments {listed}: set them in the --config file instead"), "{flags:?}");
+            // Without --config the same flags are fine.
+            options(flags).unwrap();
+        }
+    }
+
+    #[test]
+    fn flags_kubeadm_allows_next_to_config_and_airadms_own_are_accepted() {
+        let allowed: &[&str] = &[
+            "--node-name=cp-0",
+            "--ignore-preflight-errors=all",
+            "--skip-phases=addon",
+            "--dry-run",
+            "--upload-certs",
+            "--rootfs=/tmp/r",
+            "--trusted-key=k.pub",
+            "--arch=arm64",
+        ];
+        let mut args = vec!["--config", "k.yaml"];
+        args.extend_from_slice(allowed);
+        let options = options(&args).unwrap();
+        assert_eq!(options.flags.node_name.as_deref(), Some("cp-0"));
+        assert!(options.dry_run && options.upload_certs);
+        let mut phase = vec!["phase", "certs", "--config", "k.yaml", "--cert-dir=/pki"];
+        phase.extend_from_slice(allowed);
+        assert!(options_err(&phase).contains("[cert-dir]"));
+    }
+
+    fn options_err(args: &[&str]) -> String {
+        options(args).unwrap_err().to_string()
     }
 }

@@ -17,6 +17,15 @@ pub fn manifest_unverified(bundle: &std::path::Path) -> anyhow::Result<bundle::M
         .with_context(|| format!("`{}`", bundle.display()))
 }
 
+/// The tracing filter `--log-level` (or `AIRADM_LOG`, `from_env`) gives. An invalid one is an
+/// error naming where it came from, never silently the default.
+pub fn log_filter(text: &str, from_env: bool) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    tracing_subscriber::EnvFilter::try_new(text).map_err(|e| {
+        let origin = if from_env { "AIRADM_LOG" } else { "--log-level" };
+        anyhow::anyhow!("{origin} `{text}` is not a log filter ({e}): use tracing's syntax, e.g. `info` or `warn,installer=debug`")
+    })
+}
+
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
 #[derive(Debug, Parser)]
 #[command(name = "airadm", version, about)]
@@ -124,4 +133,19 @@ pub struct VerifyArgs {
     /// Detached signature of the whole file (default: BUNDLE.minisig when present).
     #[arg(long)]
     pub signature: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_invalid_log_filter_names_the_flag_or_variable_it_came_from() {
+        for valid in ["warn,kube_client=off", "info", "installer=debug,warn"] {
+            super::log_filter(valid, true).unwrap();
+        }
+        for (text, from_env, origin) in [("installer=loud", true, "AIRADM_LOG"), ("=", false, "--log-level"), ("a[", true, "AIRADM_LOG")] {
+            let err = super::log_filter(text, from_env).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{origin} `{text}` is not a log filter (")), "{err}");
+            assert!(err.ends_with("): use tracing's syntax, e.g. `info` or `warn,installer=debug`"), "{err}");
+        }
+    }
 }

@@ -71,6 +71,14 @@ pub enum ApiError {
     /// AES-GCM decryption failed (wrong key or tampered data).
     #[error("failed to decrypt {0:?} with the certificate key")]
     Decrypt(String),
+    /// AES-GCM encryption failed (its only refusal: a plaintext past 64 GiB).
+    #[error("failed to encrypt `{what}` ({size} bytes) for Secret kubeadm-certs: a certificate or key is a few KiB, check the file")]
+    Encrypt {
+        /// The node path of the file.
+        what: String,
+        /// Its size.
+        size: usize,
+    },
     /// A kubeconfig or certificate file is not what kubeadm wrote.
     #[error("{path}: {reason}")]
     Invalid {

@@ -262,6 +262,24 @@ pub struct InitConfig {
 }
 
 impl InitConfig {
+    /// The node paths the config names, each with the field (or flag) that set it, so one that
+    /// leaves the root is refused naming it before anything is written.
+    pub fn node_paths(&self, flags: &InitFlags) -> Vec<(&'static str, &str)> {
+        let mut paths = vec![(if flags.cert_dir.is_some() { "--cert-dir" } else { "certificatesDir" }, self.cert_dir.as_str())];
+        if let Some(dir) = self.local_etcd().and_then(|l| l.data_dir.as_deref()) {
+            paths.push(("etcd.local.dataDir", dir));
+        }
+        if let Some(external) = &self.etcd.external {
+            let files = [
+                ("etcd.external.caFile", &external.ca_file),
+                ("etcd.external.certFile", &external.cert_file),
+                ("etcd.external.keyFile", &external.key_file),
+            ];
+            paths.extend(files.into_iter().filter_map(|(field, file)| Some((field, file.as_deref()?))));
+        }
+        paths
+    }
+
     /// The local etcd, when etcd is stacked.
     pub fn local_etcd(&self) -> Option<&LocalEtcd> {
         self.etcd.local.as_ref()
@@ -555,9 +573,11 @@ pub struct HostFacts {
     pub cri_socket: Option<String>,
 }
 
-/// Builds the resolved configuration: documents, then flags (kubeadm refuses most flags together
-/// with `--config`; airadm lets flags win instead, and says so nowhere it would matter), then
-/// defaults. `version` and `images` come from the bundle.
+/// Builds the resolved configuration: documents, then flags, then defaults. `version` and
+/// `images` come from the bundle. With a config file, the command line refuses every flag that
+/// sets a field (kubeadm's `ValidateMixedArguments`, [`crate::cli::init::mixed_with_config`]), so
+/// the flags left are the ones kubeadm applies over the file: `--node-name` wins,
+/// `--ignore-preflight-errors` adds to the file's, `--skip-phases` replaces the file's.
 pub fn resolve(
     docs: Documents,
     flags: &InitFlags,
@@ -736,8 +756,8 @@ pub fn resolve(
     {
         return Err(invalid("certificateKey (--certificate-key): must be 64 hex characters (32 bytes)"));
     }
-    let mut skip_phases = init.skip_phases.clone().unwrap_or_default();
-    skip_phases.extend(flags.skip_phases.iter().cloned());
+    // kubeadm v1.31 cmd/init.go: "If the flag for skipping phases was empty, use the values from config".
+    let skip_phases = if flags.skip_phases.is_empty() { init.skip_phases.clone().unwrap_or_default() } else { flags.skip_phases.clone() };
 
     Ok(InitConfig {
         version: version.clone(),

@@ -323,12 +323,12 @@ const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1
 fn aes_gcm_matches_the_fixed_vector_and_round_trips() {
     let key = decode_certificate_key(KEY_HEX).unwrap();
     let plain = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.";
-    let sealed = encrypt_with_nonce(plain, &key, [0; 12]);
+    let sealed = encrypt_with_nonce(plain, &key, [0; 12], "x").unwrap();
     assert_eq!(
         hex::encode(&sealed),
         "00000000000000000000000042d3c7bbd80ceacd7bddc4157c43fdf6a063253a5ca10142e5ea9fa3a69033252b3c92d95e87ca2652a71885a8bd0a27c76061831518328b72201d2ac8b368ec2ad4bc373ba79b6d"
     );
-    let random = encrypt(plain, &key);
+    let random = encrypt(plain, &key, "x").unwrap();
     assert_eq!(decrypt(&random, &key, "ca.key").unwrap(), plain);
     let mut tampered = random.clone();
     *tampered.last_mut().unwrap() ^= 1;
@@ -347,6 +347,24 @@ fn certs_to_transfer_names_kubeadms_files() {
     let names: Vec<String> = certs_to_transfer(&cfg).into_iter().map(|(k, _)| k).collect();
     assert_eq!(names, ["ca.crt", "ca.key", "etcd-ca.crt", "etcd-ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub"]);
     assert!(certs_to_transfer(&cfg).contains(&("etcd-ca.key".into(), "/etc/kubernetes/pki/etcd/ca.key".into())));
+}
+
+#[test]
+fn external_etcd_files_left_unset_are_empty_values_as_in_kubeadm() {
+    let yaml =
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  external:\n    endpoints: [\"http://10.0.0.9:2379\"]\n";
+    let cfg = config_with(InitFlags::default(), Some(yaml));
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::kubeadm::files::Root::new(dir.path());
+    root.write("/etc/kubernetes/pki/ca.crt", b"CA CERT", 0o644).unwrap();
+    let key = decode_certificate_key(KEY_HEX).unwrap();
+    let data = encrypted_files(&cfg, &root, &key).unwrap();
+    assert_eq!(data["external-etcd-ca.crt"], b"", "kubeadm reads `` as a missing file");
+    assert_eq!(decrypt(&data["ca.crt"], &key, "ca.crt").unwrap(), b"CA CERT");
+    // A file that exists but cannot be read is an error naming it, not an empty value.
+    fs_err::create_dir_all(dir.path().join("etc/kubernetes/pki/sa.key")).unwrap();
+    let err = encrypted_files(&cfg, &root, &key).unwrap_err();
+    assert!(err.to_string().starts_with("failed to access `/etc/kubernetes/pki/sa.key`"), "{err}");
 }
 
 #[tokio::test]
@@ -402,7 +420,8 @@ fn kubeadm_certs_secret_is_owned_by_the_token_secret() {
     let key = decode_certificate_key(KEY_HEX).unwrap();
     let mut owner = token_secret(&cert_token("uvwxyz.0123456789abcdef"), now()).unwrap();
     owner.metadata.uid = Some("1234-uid".into());
-    let data = std::collections::BTreeMap::from([("ca.crt".to_owned(), encrypt(b"CA", &key)), ("ca.key".to_owned(), vec![])]);
+    let data =
+        std::collections::BTreeMap::from([("ca.crt".to_owned(), encrypt(b"CA", &key, "ca.crt").unwrap()), ("ca.key".to_owned(), vec![])]);
     let secret = json_of(&kubeadm_certs_secret(data, &owner));
     assert_eq!(
         secret["metadata"],

@@ -44,20 +44,20 @@ pub fn decode_certificate_key(key: &str) -> Result<[u8; 32], ApiError> {
     hex::decode(key).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(ApiError::CertificateKey)
 }
 
-/// `cryptoutil.EncryptBytes` with a given nonce: `nonce(12) || ciphertext || tag(16)`, no AAD.
-pub fn encrypt_with_nonce(data: &[u8], key: &[u8; 32], nonce: [u8; 12]) -> Vec<u8> {
+/// `cryptoutil.EncryptBytes` with a given nonce: `nonce(12) || ciphertext || tag(16)`, no AAD;
+/// `what` names the entry in the error (AES-GCM refuses a plaintext past 64 GiB).
+pub fn encrypt_with_nonce(data: &[u8], key: &[u8; 32], nonce: [u8; 12], what: &str) -> Result<Vec<u8>, ApiError> {
     let cipher = Aes256Gcm::new(key.into());
     let nonce = Nonce::from(nonce);
     let mut out = nonce.to_vec();
-    // Encrypting into a Vec cannot fail (the only error is a plaintext past 64 GiB).
-    out.extend(cipher.encrypt(&nonce, data).unwrap_or_default());
-    out
+    out.extend(cipher.encrypt(&nonce, data).map_err(|_| ApiError::Encrypt { what: what.into(), size: data.len() })?);
+    Ok(out)
 }
 
 /// `cryptoutil.EncryptBytes`: a random nonce.
-pub fn encrypt(data: &[u8], key: &[u8; 32]) -> Vec<u8> {
+pub fn encrypt(data: &[u8], key: &[u8; 32], what: &str) -> Result<Vec<u8>, ApiError> {
     let nonce: Nonce<aes_gcm::aead::consts::U12> = Nonce::generate();
-    encrypt_with_nonce(data, key, nonce.into())
+    encrypt_with_nonce(data, key, nonce.into(), what)
 }
 
 /// `cryptoutil.DecryptBytes`; `what` names the entry in the error.
@@ -126,12 +126,18 @@ pub fn cert_token(token: &str) -> BootstrapToken {
     }
 }
 
-/// Reads and encrypts [`certs_to_transfer`]; a missing file gives an empty value, as kubeadm.
+/// Reads and encrypts [`certs_to_transfer`]; a missing file gives an empty value, as kubeadm
+/// (`getDataFromDisk`: `os.IsNotExist` is not an error, and an unset external etcd file is `""`,
+/// which does not exist either). Any other read or encryption failure is an error naming the file.
 pub fn encrypted_files(cfg: &InitConfig, root: &Root, key: &[u8; 32]) -> Result<BTreeMap<String, Vec<u8>>, ApiError> {
     let mut data = BTreeMap::new();
     for (name, path) in certs_to_transfer(cfg) {
-        let bytes = root.read(&path).map_err(|source| ApiError::Io { path: path.clone(), source })?;
-        data.insert(name, bytes.map(|b| encrypt(&b, key)).unwrap_or_default());
+        let bytes = if path.is_empty() { None } else { root.read(&path).map_err(|source| ApiError::Io { path: path.clone(), source })? };
+        let sealed = match bytes {
+            Some(bytes) => encrypt(&bytes, key, &path)?,
+            None => Vec::new(),
+        };
+        data.insert(name, sealed);
     }
     Ok(data)
 }

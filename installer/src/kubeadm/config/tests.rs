@@ -265,3 +265,34 @@ fn init_defaults_print_like_kubeadm_and_read_back() {
     assert_eq!(cfg.node_name, "node");
     assert_eq!(cfg.taints.len(), 1, "taints: null means the default control-plane taint");
 }
+
+#[test]
+fn allowed_flags_apply_over_the_file_as_kubeadm_applies_them() {
+    let text = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nskipPhases: [addon/kube-proxy]\nnodeRegistration:\n  name: from-file\n  ignorePreflightErrors: [Swap]\n";
+    let flags = InitFlags {
+        node_name: Some("from-flag".into()),
+        ignore_preflight_errors: vec!["NumCPU".into()],
+        skip_phases: vec!["addon/coredns".into()],
+        ..InitFlags::default()
+    };
+    let cfg = resolve_text(text, &flags).unwrap();
+    assert_eq!(cfg.node_name, "from-flag", "--node-name wins");
+    assert_eq!(cfg.ignore_preflight_errors, ["swap", "numcpu"], "--ignore-preflight-errors adds to the file's");
+    assert_eq!(cfg.skip_phases, ["addon/coredns"], "--skip-phases replaces the file's");
+    assert_eq!(resolve_text(text, &InitFlags::default()).unwrap().skip_phases, ["addon/kube-proxy"]);
+}
+
+#[test]
+fn node_paths_name_their_field_or_flag() {
+    let cfg = resolve_text("", &InitFlags::default()).unwrap();
+    assert_eq!(
+        cfg.node_paths(&InitFlags::default()),
+        [("certificatesDir", "/etc/kubernetes/pki"), ("etcd.local.dataDir", "/var/lib/etcd")]
+    );
+    let flags = InitFlags { cert_dir: Some("/../pki".into()), ..InitFlags::default() };
+    let cfg = resolve_text("", &flags).unwrap();
+    assert_eq!(cfg.node_paths(&flags)[0], ("--cert-dir", "/../pki"));
+    let text = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  external:\n    endpoints: [\"https://e:2379\"]\n    caFile: /../ca.crt\n";
+    let cfg = resolve_text(text, &InitFlags::default()).unwrap();
+    assert_eq!(cfg.node_paths(&InitFlags::default())[1], ("etcd.external.caFile", "/../ca.crt"));
+}

@@ -208,3 +208,80 @@ fn dry_run_and_bad_config_change_nothing() {
         ]
     );
 }
+
+#[test]
+fn config_paths_and_symlinks_never_lead_out_of_the_rootfs() {
+    let (w, bundle, public, ctd, _) = setup(1_000);
+    let skip = format!("--skip-phases=import,{API_PHASES}");
+
+    // `..` above `/` in certificatesDir: refused before anything is written, naming field and root.
+    let rootfs = w.path("a/b/rootfs");
+    fs_err::create_dir_all(&rootfs).unwrap();
+    let config = w.path("escape.yaml");
+    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /../../escaped-pki\n")
+        .unwrap();
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config).arg(&skip));
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: certificatesDir `/../../escaped-pki` leaves --rootfs `{}`: give an absolute path with no `..` above `/`",
+            rootfs.display()
+        )
+    );
+    assert!(!w.path("a/escaped-pki").exists(), "written outside --rootfs");
+    assert_eq!(fs_err::read_dir(&rootfs).unwrap().count(), 0);
+
+    // The same under --dry-run: its temp dir is left neither.
+    let tmp = w.path("t/a/b");
+    fs_err::create_dir_all(&tmp).unwrap();
+    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /../../../escaped-pki\n")
+        .unwrap();
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).env("TMPDIR", &tmp).arg("--config").arg(&config).arg(&skip).arg("--dry-run"));
+    assert!(err.contains("certificatesDir `/../../../escaped-pki` leaves --rootfs"), "{err}");
+    assert!(!w.path("t/escaped-pki").exists(), "written outside the --dry-run directory");
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--cert-dir=/../x").arg(&skip));
+    assert!(err.contains("--cert-dir `/../x` leaves --rootfs"), "{err}");
+
+    // A symlink in the rootfs to the host's tree resolves inside the rootfs (as in kubeadm's
+    // chroot), so nothing lands on the host: here it leads nowhere and init says so.
+    let host = w.path("host-kubernetes");
+    fs_err::create_dir_all(&host).unwrap();
+    fs_err::create_dir_all(rootfs.join("etc")).unwrap();
+    std::os::unix::fs::symlink(&host, rootfs.join("etc/kubernetes")).unwrap();
+    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg(&skip));
+    assert!(err.contains("`/etc/kubernetes` under --rootfs") && err.contains("is a symlink to a path missing there"), "{err}");
+    assert_eq!(fs_err::read_dir(&host).unwrap().count(), 0, "written through a symlink to the host");
+    // Pointed inside the rootfs, it is followed there.
+    fs_err::remove_file(rootfs.join("etc/kubernetes")).unwrap();
+    fs_err::create_dir_all(rootfs.join("data/kubernetes")).unwrap();
+    std::os::unix::fs::symlink("/data/kubernetes", rootfs.join("etc/kubernetes")).unwrap();
+    run_ok(init(&bundle, &public, &ctd, &rootfs).arg(&skip));
+    assert!(rootfs.join("data/kubernetes/pki/ca.key").is_file() && rootfs.join("data/kubernetes/manifests/etcd.yaml").is_file());
+    assert_eq!(fs_err::read_dir(&host).unwrap().count(), 0);
+}
+
+#[test]
+fn flags_kubeadm_refuses_next_to_config_stop_init_before_anything_is_read() {
+    let err = run_fails(airadm().args([
+        "init",
+        "--bundle=/nonexistent.tar.zst",
+        "--config=/nonexistent.yaml",
+        "--pod-network-cidr=10.244.0.0/16",
+        "--cert-dir=/pki",
+        "--node-name=cp-0",
+        "--ignore-preflight-errors=all",
+    ]));
+    assert_eq!(
+        err.trim(),
+        "error: can not mix '--config' with arguments [cert-dir pod-network-cidr]: set them in the --config file instead"
+    );
+}
+
+#[test]
+fn an_invalid_log_filter_is_an_error_naming_where_it_came_from() {
+    let err = run_fails(airadm().env("AIRADM_LOG", "installer=loud").args(["verify", "--bundle=/nonexistent"]));
+    assert!(err.starts_with("error: AIRADM_LOG `installer=loud` is not a log filter ("), "{err}");
+    assert!(err.trim_end().ends_with("use tracing's syntax, e.g. `info` or `warn,installer=debug`"), "{err}");
+    let err = run_fails(airadm().env_remove("AIRADM_LOG").args(["--log-level=installer=loud", "verify", "--bundle=/nonexistent"]));
+    assert!(err.starts_with("error: --log-level `installer=loud` is not a log filter ("), "{err}");
+}
