@@ -23,12 +23,12 @@ BUNDLE=$(ls "$T"/out/*.tar.zst)
 SKIP=import,preflight,wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command
 
 for alg in ECDSA-P256 RSA-2048; do
-  printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: %s\n' "$alg" > "$T/$alg.yaml"
+  # kubeadm refuses config-setting flags next to --config: the address and socket go in the file.
+  printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: %s\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.10\nnodeRegistration:\n  criSocket: unix:///run/containerd/containerd.sock\n' "$alg" > "$T/$alg.yaml"
   for round in $(seq "$ROUNDS"); do
     rm -rf "$T/rootfs"; mkdir -p "$T/rootfs"
     /usr/bin/time -f "%e %U %S %M" -o "$T/time.txt" "$BIN/airadm" init --bundle "$BUNDLE" --trusted-key "$T/bench.pub" \
-      --config "$T/$alg.yaml" --rootfs "$T/rootfs" --skip-phases "$SKIP" --apiserver-advertise-address 10.0.0.10 \
-      --node-name cp-0 --cri-socket unix:///run/containerd/containerd.sock > /dev/null
+      --config "$T/$alg.yaml" --rootfs "$T/rootfs" --skip-phases "$SKIP" --node-name cp-0 > /dev/null
     echo "$alg $(cat "$T/time.txt") $(find "$T/rootfs" -type f | wc -l)" >> "$T/results"
   done
 done

@@ -15,19 +15,45 @@ const API_PHASES: &str =
     "wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command";
 
 fn init(bundle: &Path, key: &Path, ctd: &Containerd, rootfs: &Path) -> Command {
+    let mut cmd = init_flags_kubeadm_allows_with_config(bundle, key, rootfs);
+    cmd.arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())).args(["--apiserver-advertise-address", "10.20.30.40"]);
+    cmd
+}
+
+fn init_flags_kubeadm_allows_with_config(bundle: &Path, key: &Path, rootfs: &Path) -> Command {
     let mut cmd = airadm();
     cmd.arg("init")
         .arg("--bundle")
         .arg(bundle)
         .arg("--trusted-key")
         .arg(key)
-        .arg("--cri-socket")
-        .arg(format!("unix://{}", ctd.socket().display()))
         .arg("--rootfs")
         .arg(rootfs)
-        .args(["--apiserver-advertise-address", "10.20.30.40", "--node-name", "cp-0"])
+        .args(["--node-name", "cp-0"])
         // This machine is not a node (no kubelet, busy ports): preflight reports, does not stop.
         .arg("--ignore-preflight-errors=all");
+    cmd
+}
+
+/// `init` with `--config FILE`: `documents`, then an InitConfiguration holding what `init` passes
+/// as flags (kubeadm refuses those next to `--config`) plus `init_fields`.
+fn init_with_config(
+    bundle: &Path,
+    key: &Path,
+    ctd: &Containerd,
+    rootfs: &Path,
+    config: &Path,
+    documents: &str,
+    init_fields: &str,
+) -> Command {
+    let separator = if documents.is_empty() { "" } else { "---\n" };
+    let text = format!(
+        "{documents}{separator}apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.20.30.40\nnodeRegistration:\n  criSocket: unix://{}\n{init_fields}",
+        ctd.socket().display()
+    );
+    fs_err::write(config, text).unwrap();
+    let mut cmd = init_flags_kubeadm_allows_with_config(bundle, key, rootfs);
+    cmd.arg("--config").arg(config);
     cmd
 }
 
@@ -54,8 +80,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     // Without skipping the API phases, init writes the node's files, then waits for a kubelet
     // (there is none here) and gives up at the configured timeout with a one-line error.
     let config = rootfs.with_extension("yaml");
-    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ntimeouts:\n  kubeletHealthCheck: 2s\n").unwrap();
-    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config));
+    let err = run_fails(init_with_config(&bundle, &public, &ctd, &rootfs, &config, "", "timeouts:\n  kubeletHealthCheck: 2s\n"));
     assert!(err.contains("the kubelet is not healthy after 2s"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(rootfs.join("etc/kubernetes/manifests/kube-apiserver.yaml").exists(), "the host-local phases ran first");
@@ -179,9 +204,8 @@ fn dry_run_and_bad_config_change_nothing() {
 
     // A typo in the config: one line naming the file and line, nothing written.
     let config = w.path("kubeadm.yaml");
-    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnett: 10.244.0.0/16\n")
-        .unwrap();
-    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config));
+    let typo = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnett: 10.244.0.0/16\n";
+    let err = run_fails(init_with_config(&bundle, &public, &ctd, &rootfs, &config, typo, ""));
     assert!(err.contains("kubeadm.yaml:4: unknown field `podSubnett`"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // A bundle signed by another key: refused before anything happens.
@@ -218,9 +242,8 @@ fn config_paths_and_symlinks_never_lead_out_of_the_rootfs() {
     let rootfs = w.path("a/b/rootfs");
     fs_err::create_dir_all(&rootfs).unwrap();
     let config = w.path("escape.yaml");
-    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /../../escaped-pki\n")
-        .unwrap();
-    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--config").arg(&config).arg(&skip));
+    let escape = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /../../escaped-pki\n";
+    let err = run_fails(init_with_config(&bundle, &public, &ctd, &rootfs, &config, escape, "").arg(&skip));
     assert_eq!(
         err.trim(),
         format!(
@@ -234,9 +257,9 @@ fn config_paths_and_symlinks_never_lead_out_of_the_rootfs() {
     // The same under --dry-run: its temp dir is left neither.
     let tmp = w.path("t/a/b");
     fs_err::create_dir_all(&tmp).unwrap();
-    fs_err::write(&config, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /../../../escaped-pki\n")
-        .unwrap();
-    let err = run_fails(init(&bundle, &public, &ctd, &rootfs).env("TMPDIR", &tmp).arg("--config").arg(&config).arg(&skip).arg("--dry-run"));
+    let escape = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /../../../escaped-pki\n";
+    let err =
+        run_fails(init_with_config(&bundle, &public, &ctd, &rootfs, &config, escape, "").env("TMPDIR", &tmp).arg(&skip).arg("--dry-run"));
     assert!(err.contains("certificatesDir `/../../../escaped-pki` leaves --rootfs"), "{err}");
     assert!(!w.path("t/escaped-pki").exists(), "written outside the --dry-run directory");
     let err = run_fails(init(&bundle, &public, &ctd, &rootfs).arg("--cert-dir=/../x").arg(&skip));
