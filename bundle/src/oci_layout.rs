@@ -95,6 +95,42 @@ pub fn index_json_bytes(images: &[Image], blob_sizes: impl Fn(&Digest) -> u64) -
     serde_json::to_vec(&index).expect("index serialises")
 }
 
+/// The parts of an image manifest (OCI or Docker schema 2) an importer reads: its config and
+/// layers, bottom first.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ManifestJson {
+    /// The image config.
+    pub config: DescriptorJson,
+    /// The layers, bottom first.
+    pub layers: Vec<DescriptorJson>,
+}
+
+/// A content descriptor, as manifests spell it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescriptorJson {
+    /// Media type.
+    pub media_type: String,
+    /// `sha256:…`.
+    pub digest: String,
+    /// Bytes.
+    pub size: i64,
+}
+
+/// The part of an image config an importer reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ConfigJson {
+    /// The uncompressed layers.
+    pub rootfs: RootFsJson,
+}
+
+/// `rootfs` of an image config.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RootFsJson {
+    /// sha256 of each uncompressed layer, bottom first.
+    pub diff_ids: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,151 @@
+//! The containerd path: a lease, blobs streamed into the content store as the bundle is
+//! verified ([`Sink`]), layers unpacked as they arrive and after ([`super::unpack`]), image
+//! records last, the lease ended (synchronously) whatever happened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bundle::oci_layout::{self, OCI_INDEX_MEDIA_TYPE};
+use bundle::{Image, Manifest};
+use containerd_client::types::Descriptor;
+use tokio::runtime::Handle;
+use tonic::transport::Channel;
+
+use super::sink::Sink;
+use super::unpack::{eager_unpack, unpack_all};
+use super::{ImportError, ImportOptions, ImportReport, ImportedImage, check_visible, checked, drop_in_fix, open_bundle, sandbox_advice};
+use crate::runtime::containerd::{Applier, Containerd};
+use crate::runtime::cri::{self, Cri};
+
+/// Imports into containerd (`channel`), whose CRI plugin answered as `version`.
+pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cri, version: &str) -> Result<ImportReport, ImportError> {
+    let config = cri.config().await.ok().flatten();
+    let snapshotter =
+        options.snapshotter.clone().or_else(|| config.as_ref().and_then(cri::snapshotter)).unwrap_or_else(|| "overlayfs".to_owned());
+    let mut containerd = Containerd::new(channel).with_applier(applier()?).with_local_content().await;
+    if !options.dry_run {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let lease = format!("airadm-import-{}-{}", std::process::id(), now.as_nanos());
+        containerd.begin_lease(&lease, &bundle::manifest::rfc3339(now.as_secs() + 3600)).await?;
+    }
+    let result = import_leased(&options, &snapshotter, &containerd, &mut cri).await;
+    // Content now referenced by images survives the lease; everything else becomes garbage.
+    let ended = containerd.end_lease().await;
+    let (images, manifest, configs) = result?;
+    ended?;
+    // containerd 1.x reads config version 2 drop-ins, 2.x version 3.
+    let drop_in = if version.trim_start_matches('v').starts_with("1.") {
+        "configs/containerd/v2/airadm.toml"
+    } else {
+        "configs/containerd/v3/airadm.toml"
+    };
+    let sandbox = sandbox_advice("containerd", config.as_ref().and_then(cri::sandbox_image), &manifest, |_| {
+        drop_in_fix(
+            &configs,
+            drop_in,
+            "install this drop-in where containerd's config `imports` it (e.g. /etc/containerd/conf.d/airadm.toml) and restart containerd",
+        )
+    });
+    Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run })
+}
+
+/// Who applies layers: `AIRADM_APPLIER=containerd` keeps containerd's `Diff.Apply` for every
+/// layer. (An environment variable until `airadm images import` grows `--applier`.)
+fn applier() -> Result<Applier, ImportError> {
+    match std::env::var("AIRADM_APPLIER").ok().as_deref() {
+        None | Some("" | "airadm") => Ok(Applier::Airadm),
+        Some("containerd") => Ok(Applier::Containerd),
+        Some(other) => Err(ImportError::Applier(other.to_owned())),
+    }
+}
+
+/// An import's images, manifest and `configs/` files.
+type Imported = (Vec<ImportedImage>, Manifest, BTreeMap<String, String>);
+
+async fn import_leased(
+    options: &ImportOptions,
+    snapshotter: &str,
+    containerd: &Containerd,
+    cri: &mut Cri,
+) -> Result<Imported, ImportError> {
+    let (file, reading) = open_bundle(options)?;
+    let (events, arrived) = tokio::sync::mpsc::unbounded_channel();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let eager = (!options.dry_run).then(|| tokio::spawn(eager_unpack(containerd.clone(), snapshotter.to_owned(), arrived, stop.clone())));
+    let mut sink = Sink {
+        handle: Handle::current(),
+        containerd: containerd.clone(),
+        arch: options.arch.clone(),
+        dry_run: options.dry_run,
+        small: BTreeMap::new(),
+        wanted: HashMap::new(),
+        configs: BTreeMap::new(),
+        written: 0,
+        events: Some(events),
+    };
+    let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
+    let (verified, mut sink) = tokio::task::spawn_blocking(move || {
+        let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut sink);
+        (verified, sink)
+    })
+    .await
+    .map_err(|e| ImportError::Join(e.to_string()))?;
+    // Close the event channel and let eager unpacking finish before anything else touches the
+    // snapshots. On failure it starts nothing more, but the layers being applied are let finish:
+    // the lease can only be ended once nothing writes into its snapshots.
+    stop.store(verified.is_err(), std::sync::atomic::Ordering::Relaxed);
+    drop(sink.events.take());
+    if let Some(eager) = eager {
+        eager.await.map_err(|e| ImportError::Join(e.to_string()))?;
+    }
+    let manifest = checked(verified, &reading, bundle_path)?.manifest;
+    if !options.dry_run {
+        unpack_all(containerd, snapshotter, &manifest.images, &sink.small, options.quiet).await?;
+        // Image records last: an interrupted import never names missing content.
+        for image in &manifest.images {
+            for name in names(image) {
+                containerd.put_image(&name, target(&manifest, image)).await?;
+            }
+        }
+    }
+    let status = match (options.dry_run, sink.written) {
+        (true, _) => "would import",
+        (false, 0) => "present",
+        (false, _) => "imported",
+    };
+    let report: Vec<ImportedImage> = manifest
+        .images
+        .iter()
+        .map(|i| ImportedImage { name: i.name.clone(), digest: i.digest, size: i.size, status: status.into() })
+        .collect();
+    if !options.dry_run {
+        check_visible(cri, &manifest).await?;
+    }
+    Ok((report, manifest, sink.configs))
+}
+
+/// The tag reference and the `repo@sha256:` form, as the CRI plugin records pulled images.
+fn names(image: &Image) -> Vec<String> {
+    let mut names = vec![image.name.clone()];
+    if !image.name.contains('@') {
+        let slash = image.name.rfind('/').map_or(0, |i| i + 1);
+        let repo = match image.name[slash..].rfind(':') {
+            Some(colon) => &image.name[..slash + colon],
+            None => image.name.as_str(),
+        };
+        let target = image.oci_index.unwrap_or(image.digest);
+        names.push(format!("{repo}@{target}"));
+    }
+    names
+}
+
+/// What `oci/index.json` points at for `image`: the platform manifest or its OCI index wrapper.
+fn target(manifest: &Manifest, image: &Image) -> Descriptor {
+    let (media_type, digest) = match image.oci_index {
+        Some(index) => (OCI_INDEX_MEDIA_TYPE.to_owned(), index),
+        None => (image.media_type.clone(), image.digest),
+    };
+    let size = manifest.entry(&oci_layout::blob_path(&digest)).map_or(0, |e| e.size) as i64;
+    Descriptor { media_type, digest: digest.to_string(), size, annotations: HashMap::new() }
+}

@@ -1,0 +1,182 @@
+//! The entry sinks the verifying reader feeds: [`Sink`] streams blobs into containerd's content
+//! store, [`StagingSink`] writes the OCI layout to a staging directory, [`ArchOnly`] refuses a
+//! bundle for another architecture.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use bundle::oci_layout;
+use bundle::{Digest, Entry, EntrySink, Manifest};
+use tokio::runtime::Handle;
+
+use crate::runtime::containerd::Containerd;
+
+/// Writes the layout entries (`oci/…`) into a staging directory as they stream. Entry paths are
+/// already proven relative and `..`-free by the reader.
+pub(super) struct StagingSink {
+    pub(super) dir: PathBuf,
+    pub(super) arch: String,
+    /// The bundle's `configs/` files.
+    pub(super) configs: BTreeMap<String, String>,
+}
+
+impl EntrySink for StagingSink {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        ArchOnly(self.arch.clone()).begin(manifest)
+    }
+
+    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        if let Some(text) = config_text(entry, data)? {
+            self.configs.insert(entry.path.to_string(), text);
+            return Ok(());
+        }
+        if !entry.path.as_str().starts_with(oci_layout::LAYOUT_DIR) {
+            return Ok(());
+        }
+        let path = self.dir.join(entry.path.as_str());
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        let mut file = io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&path)?);
+        io::copy(data, &mut file)?;
+        io::Write::flush(&mut file)
+    }
+}
+
+/// Refuses a bundle for another architecture, and nothing else.
+pub(super) struct ArchOnly(pub(super) String);
+
+impl EntrySink for ArchOnly {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        if manifest.arch != self.0 {
+            return Err(io::Error::other(format!(
+                "the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway",
+                manifest.arch, self.0, self.0, manifest.arch
+            )));
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, _entry: &Entry, _data: &mut dyn Read) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Receives the verified stream: writes blobs containerd lacks, keeps manifests and configs.
+pub(super) struct Sink {
+    pub(super) handle: Handle,
+    pub(super) containerd: Containerd,
+    pub(super) arch: String,
+    pub(super) dry_run: bool,
+    /// Manifests and configs (small), kept for unpacking.
+    pub(super) small: BTreeMap<Digest, Vec<u8>>,
+    /// GC labels per blob that references others (manifests, index wrappers).
+    pub(super) wanted: HashMap<Digest, HashMap<String, String>>,
+    /// The bundle's `configs/` files.
+    pub(super) configs: BTreeMap<String, String>,
+    pub(super) written: u64,
+    /// Blobs now in the content store (with their bytes when kept), for eager unpacking.
+    pub(super) events: Option<tokio::sync::mpsc::UnboundedSender<(Digest, Vec<u8>)>>,
+}
+
+impl Sink {
+    /// Tells the eager unpacker a blob is in the content store (it may have stopped listening).
+    fn announce(&self, digest: Digest, kept: Vec<u8>) {
+        if let Some(events) = &self.events {
+            let _ = events.send((digest, kept));
+        }
+    }
+}
+
+/// The text of a (small) `configs/` entry; `None` for other entries.
+fn config_text(entry: &Entry, data: &mut dyn Read) -> io::Result<Option<String>> {
+    if !entry.path.as_str().starts_with("configs/") || entry.size > MAX_SMALL {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    data.read_to_end(&mut text)?;
+    Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+}
+
+/// Largest manifest or config kept in memory.
+const MAX_SMALL: u64 = 4 << 20;
+
+impl EntrySink for Sink {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        ArchOnly(self.arch.clone()).begin(manifest)?;
+        for image in &manifest.images {
+            let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_owned(), image.config.to_string())]);
+            for (i, layer) in image.layers.iter().enumerate() {
+                labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), layer.to_string());
+            }
+            self.wanted.insert(image.digest, labels);
+            self.small.insert(image.config, Vec::new());
+            if let Some(index) = image.oci_index {
+                self.wanted.insert(index, HashMap::from([("containerd.io/gc.ref.content.m.0".to_owned(), image.digest.to_string())]));
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        if let Some(text) = config_text(entry, data)? {
+            self.configs.insert(entry.path.to_string(), text);
+            return Ok(());
+        }
+        if !entry.path.as_str().starts_with(oci_layout::BLOBS_DIR) {
+            return Ok(());
+        }
+        let digest = entry.sha256;
+        let labels = self.wanted.get(&digest).cloned();
+        let keep = (labels.is_some() || self.small.contains_key(&digest)) && entry.size <= MAX_SMALL;
+        let mut kept = Vec::new();
+        let present = self.dry_run || self.handle.block_on(self.containerd.hold_blob(&digest)).map_err(io::Error::other)?;
+        if present {
+            if let Some(labels) = labels.filter(|_| !self.dry_run) {
+                // What it references must survive the lease, however it got here.
+                self.handle.block_on(self.containerd.label_blob(&digest, labels)).map_err(io::Error::other)?;
+            }
+            if keep {
+                data.read_to_end(&mut kept)?;
+                self.small.insert(digest, kept.clone());
+            }
+            self.announce(digest, kept);
+            return Ok(());
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let containerd = self.containerd.clone();
+        let size = entry.size;
+        let task = self.handle.spawn(async move { containerd.write_blob(&digest, size, labels.unwrap_or_default(), rx).await });
+        let mut buffer = vec![0u8; 1 << 20];
+        let pumped = loop {
+            let n = match data.read(&mut buffer) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            if keep {
+                kept.extend_from_slice(&buffer[..n]);
+            }
+            if tx.blocking_send(buffer[..n].to_vec()).is_err() {
+                break Ok(());
+            }
+        };
+        drop(tx);
+        // Waited for even when reading failed: the write aborts its ingest before we go on.
+        let written = self.handle.block_on(task).map_err(io::Error::other)?;
+        pumped?;
+        match written {
+            // containerd refused bytes that do not match the digest: the verifier, which hashed
+            // the same bytes, reports the entry in its own words when this returns.
+            Err(e) if e.source.code() == tonic::Code::FailedPrecondition => return Ok(()),
+            result => result.map_err(io::Error::other)?,
+        }
+        self.written += entry.size;
+        if keep {
+            self.small.insert(digest, kept.clone());
+        }
+        self.announce(digest, kept);
+        Ok(())
+    }
+}
