@@ -69,6 +69,8 @@ pub struct InitOptions {
     pub bundle: PathBuf,
     /// `--trusted-key`.
     pub trusted_keys: Vec<PathBuf>,
+    /// `--signature`: the detached signature of the whole bundle (default: BUNDLE.minisig).
+    pub signature: Option<PathBuf>,
     /// `--rootfs`: every file goes below it.
     pub rootfs: Option<PathBuf>,
     /// `--dry-run`.
@@ -397,7 +399,7 @@ fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) ->
 /// The import phase: verify the whole bundle and import it (dry run: verify only).
 async fn import_phase(options: &InitOptions, cfg: &InitConfig, keys: &[bundle::PublicKey]) -> anyhow::Result<Vec<String>> {
     let socket = runtime::socket_path(Some(&cfg.cri_socket), Path::new("/"))?;
-    let file_signature = crate::cli::verify::detached_signature(&options.bundle, None)?;
+    let file_signature = crate::cli::verify::detached_signature(&options.bundle, options.signature.as_deref())?;
     let report = import::import(ImportOptions {
         bundle: options.bundle.clone(),
         file_signature,
@@ -410,6 +412,7 @@ async fn import_phase(options: &InitOptions, cfg: &InitConfig, keys: &[bundle::P
         staging_dir: PathBuf::from("/var/tmp"),
         quiet: true,
         docker_socket: PathBuf::from("/var/run/docker.sock"),
+        crio_config_dir: PathBuf::from(crate::runtime::crio::CONFIG_DIR),
     })
     .await?;
     let mut lines: Vec<String> = report.images.iter().map(|i| format!("[import] {} {} ({})", i.name, i.digest, i.status)).collect();

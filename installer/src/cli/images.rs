@@ -18,7 +18,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         Some("cri-o" | "docker") => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/")).unwrap_or_default(),
         _ => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/"))?,
     };
-    let file_signature = super::verify::detached_signature(&args.bundle, None)?;
+    let file_signature = super::verify::detached_signature(&args.bundle, args.signature.as_deref())?;
     let arch = args.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
     let dry_run = args.dry_run;
     let options = ImportOptions {
@@ -33,6 +33,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         staging_dir: args.staging_dir,
         quiet: args.quiet,
         docker_socket: args.docker_socket,
+        crio_config_dir: args.crio_config_dir,
     };
     let report = import::import(options).await?;
     let mut out = std::io::stdout().lock();

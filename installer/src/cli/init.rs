@@ -40,6 +40,9 @@ pub struct InitArgs {
     /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
     #[arg(long = "trusted-key", global = true)]
     pub trusted_keys: Vec<PathBuf>,
+    /// Detached signature of the whole bundle file (default: BUNDLE.minisig when present).
+    #[arg(long, global = true)]
+    pub signature: Option<PathBuf>,
     /// kubeadm config file (InitConfiguration, ClusterConfiguration v1beta3/v1beta4, KubeletConfiguration).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
@@ -208,6 +211,7 @@ impl InitCommand {
             kubernetes_version: a.kubernetes_version,
             bundle,
             trusted_keys: a.trusted_keys,
+            signature: a.signature,
             rootfs: a.rootfs,
             dry_run: a.dry_run,
             upload_certs: a.upload_certs,

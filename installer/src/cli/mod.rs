@@ -73,6 +73,9 @@ pub struct ImagesImportArgs {
     /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<PathBuf>,
+    /// Detached signature of the whole file (default: BUNDLE.minisig when present).
+    #[arg(long)]
+    pub signature: Option<PathBuf>,
     /// CRI endpoint (default: the one of kubeadm's known sockets that exists).
     #[arg(long)]
     pub cri_socket: Option<String>,
@@ -91,6 +94,9 @@ pub struct ImagesImportArgs {
     /// Docker Engine API socket, for cri-dockerd (`--runtime docker`).
     #[arg(long, default_value = "/var/run/docker.sock")]
     pub docker_socket: PathBuf,
+    /// CRI-O's configuration directory (crio.conf and crio.conf.d/), read for its pause_image.
+    #[arg(long, default_value = crate::runtime::crio::CONFIG_DIR)]
+    pub crio_config_dir: PathBuf,
     /// Where CRI-O imports stage the verified OCI layout (removed afterwards).
     #[arg(long, default_value = "/var/tmp")]
     pub staging_dir: PathBuf,

@@ -12,7 +12,7 @@ use containerd_client::types::Descriptor;
 use tokio::runtime::Handle;
 use tonic::transport::Channel;
 
-use super::sink::Sink;
+use super::sink::{Sink, settle};
 use super::unpack::{eager_unpack, unpack_all};
 use super::{ImportError, ImportOptions, ImportReport, ImportedImage, check_visible, checked, drop_in_fix, open_bundle, sandbox_advice};
 use crate::runtime::containerd::{Applier, Containerd};
@@ -20,9 +20,11 @@ use crate::runtime::cri::{self, Cri};
 
 /// Imports into containerd (`channel`), whose CRI plugin answered as `version`.
 pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cri, version: &str) -> Result<ImportReport, ImportError> {
-    let config = cri.config().await.ok().flatten();
-    let snapshotter =
-        options.snapshotter.clone().or_else(|| config.as_ref().and_then(cri::snapshotter)).unwrap_or_else(|| "overlayfs".to_owned());
+    let config = cri.config().await?;
+    let (snapshotter, guessed) = choose_snapshotter(options.snapshotter.as_deref(), config.as_ref());
+    if let Some(why) = guessed {
+        tracing::warn!("{why}");
+    }
     let mut containerd = Containerd::new(channel).with_applier(applier()?).with_local_content().await;
     if !options.dry_run {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -48,6 +50,25 @@ pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cr
         )
     });
     Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run })
+}
+
+/// `--snapshotter`, else the one containerd's CRI plugin reports, else overlayfs, with why it is
+/// a guess.
+fn choose_snapshotter(flag: Option<&str>, config: Option<&serde_json::Value>) -> (String, Option<&'static str>) {
+    if let Some(flag) = flag {
+        return (flag.to_owned(), None);
+    }
+    match config.map(cri::snapshotter) {
+        Some(Some(snapshotter)) => (snapshotter, None),
+        Some(None) => (
+            "overlayfs".to_owned(),
+            Some("containerd's CRI config names no snapshotter: unpacking into overlayfs (choose another with --snapshotter)"),
+        ),
+        None => (
+            "overlayfs".to_owned(),
+            Some("containerd's CRI plugin reports no config: unpacking into overlayfs (choose another with --snapshotter)"),
+        ),
+    }
 }
 
 /// Who applies layers: `AIRADM_APPLIER=containerd` keeps containerd's `Diff.Apply` for every
@@ -83,6 +104,7 @@ async fn import_leased(
         configs: BTreeMap::new(),
         written: 0,
         events: Some(events),
+        refused: Vec::new(),
     };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
     let (verified, mut sink) = tokio::task::spawn_blocking(move || {
@@ -94,12 +116,14 @@ async fn import_leased(
     // Close the event channel and let eager unpacking finish before anything else touches the
     // snapshots. On failure it starts nothing more, but the layers being applied are let finish:
     // the lease can only be ended once nothing writes into its snapshots.
-    stop.store(verified.is_err(), std::sync::atomic::Ordering::Relaxed);
+    let settled = settle(verified, std::mem::take(&mut sink.refused));
+    stop.store(!matches!(settled, Ok(Ok(_))), std::sync::atomic::Ordering::Relaxed);
     drop(sink.events.take());
     if let Some(eager) = eager {
         eager.await.map_err(|e| ImportError::Join(e.to_string()))?;
     }
-    let manifest = checked(verified, &reading, bundle_path)?.manifest;
+    let settled = settled.inspect_err(|_| reading.abandon())?;
+    let manifest = checked(settled, &reading, bundle_path)?.manifest;
     if !options.dry_run {
         unpack_all(containerd, snapshotter, &manifest.images, &sink.small, options.quiet).await?;
         // Image records last: an interrupted import never names missing content.
@@ -148,4 +172,20 @@ fn target(manifest: &Manifest, image: &Image) -> Descriptor {
     };
     let size = manifest.entry(&oci_layout::blob_path(&digest)).map_or(0, |e| e.size) as i64;
     Descriptor { media_type, digest: digest.to_string(), size, annotations: HashMap::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_snapshotter_is_the_flag_else_the_cri_plugins_else_overlayfs_with_a_warning() {
+        let config = json!({"containerd": {"snapshotter": "native"}});
+        assert_eq!(super::choose_snapshotter(Some("zfs"), Some(&config)), ("zfs".to_owned(), None));
+        assert_eq!(super::choose_snapshotter(None, Some(&config)), ("native".to_owned(), None));
+        let (snapshotter, why) = super::choose_snapshotter(None, Some(&json!({})));
+        assert_eq!((snapshotter.as_str(), why.is_some_and(|w| w.contains("names no snapshotter"))), ("overlayfs", true));
+        let (snapshotter, why) = super::choose_snapshotter(None, None);
+        assert_eq!((snapshotter.as_str(), why.is_some_and(|w| w.contains("reports no config"))), ("overlayfs", true));
+    }
 }

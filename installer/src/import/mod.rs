@@ -42,6 +42,8 @@ pub struct ImportOptions {
     pub quiet: bool,
     /// The Docker Engine socket (cri-dockerd's images live there).
     pub docker_socket: PathBuf,
+    /// CRI-O's configuration directory (`crio.conf`, `crio.conf.d/`), read for its sandbox image.
+    pub crio_config_dir: PathBuf,
 }
 
 /// One line of the report.
@@ -89,6 +91,17 @@ pub enum ImportError {
     /// A containerd call failed.
     #[error(transparent)]
     Containerd(#[from] ContainerdError),
+    /// containerd refused a blob the bundle's verification accepted.
+    #[error(
+        "containerd refused bundle entry `{entry}` although it matches the signed manifest: run the import again, and check containerd's log if it persists"
+    )]
+    Refused {
+        /// The entry.
+        entry: bundle::EntryPath,
+        /// containerd's answer.
+        #[source]
+        source: ContainerdError,
+    },
     /// Unpacking a layer failed.
     #[error(transparent)]
     Unpack(#[from] UnpackError),

@@ -7,10 +7,24 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use bundle::oci_layout;
-use bundle::{Digest, Entry, EntrySink, Manifest};
+use bundle::{Digest, Entry, EntryPath, EntrySink, Manifest, VerifyError};
 use tokio::runtime::Handle;
 
-use crate::runtime::containerd::Containerd;
+use super::ImportError;
+use crate::runtime::containerd::{Containerd, ContainerdError};
+
+/// What the verification and the content store said together: a bundle that checked out
+/// although containerd refused one of its blobs as not matching its digest is an error naming
+/// that entry, never an import with a blob missing.
+pub(super) fn settle<V>(
+    verified: Result<V, VerifyError>,
+    refused: Vec<(EntryPath, ContainerdError)>,
+) -> Result<Result<V, VerifyError>, ImportError> {
+    match (verified, refused.into_iter().next()) {
+        (Ok(_), Some((entry, source))) => Err(ImportError::Refused { entry, source }),
+        (verified, _) => Ok(verified),
+    }
+}
 
 /// Writes the layout entries (`oci/…`) into a staging directory as they stream. Entry paths are
 /// already proven relative and `..`-free by the reader.
@@ -78,6 +92,10 @@ pub(super) struct Sink {
     pub(super) written: u64,
     /// Blobs now in the content store (with their bytes when kept), for eager unpacking.
     pub(super) events: Option<tokio::sync::mpsc::UnboundedSender<(Digest, Vec<u8>)>>,
+    /// Blobs whose commit containerd refused for not matching their digest. The verifier, which
+    /// hashes the same bytes, then refuses the bundle naming the entry; should it not, the
+    /// import fails on these (see [`settle`]).
+    pub(super) refused: Vec<(EntryPath, ContainerdError)>,
 }
 
 impl Sink {
@@ -137,8 +155,10 @@ impl EntrySink for Sink {
                 // What it references must survive the lease, however it got here.
                 self.handle.block_on(self.containerd.label_blob(&digest, labels)).map_err(io::Error::other)?;
             }
-            if keep {
-                data.read_to_end(&mut kept)?;
+            if keep && !self.dry_run {
+                // The store's own bytes: the bundle's are checked only after this returns (the
+                // verifier drains and hashes them).
+                kept = self.handle.block_on(self.containerd.read_small_blob(&digest, MAX_SMALL)).map_err(io::Error::other)?;
                 self.small.insert(digest, kept.clone());
             }
             self.announce(digest, kept);
@@ -169,7 +189,10 @@ impl EntrySink for Sink {
         match written {
             // containerd refused bytes that do not match the digest: the verifier, which hashed
             // the same bytes, reports the entry in its own words when this returns.
-            Err(e) if e.source.code() == tonic::Code::FailedPrecondition => return Ok(()),
+            Err(e) if e.source.code() == tonic::Code::FailedPrecondition => {
+                self.refused.push((entry.path.clone(), e));
+                return Ok(());
+            }
             result => result.map_err(io::Error::other)?,
         }
         self.written += entry.size;
@@ -178,5 +201,83 @@ impl EntrySink for Sink {
         }
         self.announce(digest, kept);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use bundle::{Digest, Entry, EntryPath, EntrySink as _};
+
+    use super::Sink;
+    use crate::runtime::containerd::Containerd;
+
+    fn refusal() -> Vec<(EntryPath, crate::runtime::containerd::ContainerdError)> {
+        let source = tonic::Status::failed_precondition("unexpected commit digest");
+        let error = crate::runtime::containerd::ContainerdError { call: "Content.Commit", what: "sha256:ab".into(), source };
+        vec![(EntryPath::new("oci/blobs/sha256/ab").unwrap(), error)]
+    }
+
+    #[test]
+    fn a_blob_containerd_refused_is_an_error_naming_the_entry_unless_the_bundle_is_refused_anyway() {
+        let err = super::settle(Ok(()), refusal()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "containerd refused bundle entry `oci/blobs/sha256/ab` although it matches the signed manifest: run the import again, and check containerd's log if it persists"
+        );
+        assert!(matches!(
+            super::settle(Err::<(), _>(bundle::VerifyError::NoTrustedKeys), refusal()),
+            Ok(Err(bundle::VerifyError::NoTrustedKeys))
+        ));
+        assert!(matches!(super::settle(Ok(()), vec![]), Ok(Ok(()))));
+    }
+
+    /// A manifest already in containerd is announced to the unpacker with containerd's bytes,
+    /// not with the bundle's, which are only checked once the sink has returned.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_present_manifest_is_announced_from_the_content_store_not_from_the_bundle() {
+        let ctd = testkit::Containerd::start("registry.k8s.io/pause:3.10");
+        let channel = containerd_client::connect(ctd.socket()).await.unwrap();
+        let mut containerd = Containerd::new(channel);
+        let stored = br#"{"schemaVersion":2,"config":{"mediaType":"c","digest":"sha256:00","size":1},"layers":[]}"#.to_vec();
+        let digest = Digest::of(&stored);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(stored.clone()).await.unwrap();
+        drop(tx);
+        containerd.write_blob(&digest, stored.len() as u64, HashMap::new(), rx).await.unwrap();
+        containerd.begin_lease("airadm-test-present", "2999-01-01T00:00:00Z").await.unwrap();
+
+        let (events, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+        let mut sink = Sink {
+            handle: tokio::runtime::Handle::current(),
+            containerd: containerd.clone(),
+            arch: "amd64".into(),
+            dry_run: false,
+            small: BTreeMap::new(),
+            wanted: HashMap::from([(digest, HashMap::new())]),
+            configs: BTreeMap::new(),
+            written: 0,
+            events: Some(events),
+            refused: Vec::new(),
+        };
+        // The bundle's entry claims the stored digest but carries other bytes.
+        let tampered = br#"{"schemaVersion":2,"config":{"mediaType":"c","digest":"sha256:11","size":1},"layers":[]}"#.to_vec();
+        let entry = Entry {
+            path: EntryPath::new(&format!("oci/blobs/sha256/{}", digest.hex())).unwrap(),
+            size: tampered.len() as u64,
+            sha256: digest,
+        };
+        let (sink, announced) = tokio::task::spawn_blocking(move || {
+            sink.entry(&entry, &mut &tampered[..]).unwrap();
+            let announced = arrived.blocking_recv().unwrap();
+            (sink, announced)
+        })
+        .await
+        .unwrap();
+        assert_eq!(announced, (digest, stored.clone()), "announced bytes the content store does not hold");
+        assert_eq!(sink.small.get(&digest), Some(&stored));
+        assert_eq!(sink.written, 0);
+        containerd.end_lease().await.unwrap();
     }
 }

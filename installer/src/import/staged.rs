@@ -17,9 +17,14 @@ use crate::runtime::cri::Cri;
 /// checked out.
 pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, ImportError> {
     let docker = options.runtime.as_deref() == Some("docker");
-    if !docker {
+    // CRI-O's configured sandbox image, read before anything is staged: a config file CRI-O
+    // would refuse stops the import here.
+    let crio_pause = if docker {
+        None
+    } else {
         crate::runtime::crio::preflight()?;
-    }
+        Some(crate::runtime::crio::pause_image(&options.crio_config_dir)?)
+    };
     fs_err::create_dir_all(&options.staging_dir)?;
     let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
     let (file, reading) = open_bundle(&options)?;
@@ -82,7 +87,7 @@ pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, Impor
             })
         })
     } else {
-        let configured = crate::runtime::crio::pause_image(Path::new("/"));
+        let configured = crio_pause.flatten();
         sandbox_advice("CRI-O", configured, &manifest, |_| {
             drop_in_fix(&sink.configs, "configs/crio/10-airadm.conf", "save this as /etc/crio/crio.conf.d/10-airadm.conf and restart CRI-O")
         })

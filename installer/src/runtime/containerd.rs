@@ -82,6 +82,14 @@ pub enum UnpackError {
         /// What the uncompressed bytes hash to.
         actual: String,
     },
+    /// `Diff.Apply` answered without saying what it applied.
+    #[error(
+        "containerd's Diff.Apply of layer {layer} returned no applied digest: the layer cannot be checked against its diffID (check containerd's differ, or leave applying to airadm)"
+    )]
+    NoApplied {
+        /// The layer blob.
+        layer: String,
+    },
     /// The applying thread died.
     #[error("internal error applying layer {layer}: {reason}")]
     Join {
@@ -184,6 +192,25 @@ impl Containerd {
             Err(status) if status.code() == Code::NotFound => Ok(false),
             Err(status) => Err(fail("Content.Info", digest)(status)),
         }
+    }
+
+    /// A small blob (a manifest, a config) from the content store, at most `limit` bytes, checked
+    /// against its digest.
+    pub async fn read_small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, ContainerdError> {
+        let request = ReadContentRequest { digest: digest.to_string(), offset: 0, size: 0 };
+        let mut stream =
+            ContentClient::new(self.channel.clone()).read(self.request(request)).await.map_err(fail("Content.Read", digest))?.into_inner();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.message().await.map_err(fail("Content.Read", digest))? {
+            if (bytes.len() + chunk.data.len()) as u64 > limit {
+                return Err(fail("Content.Read", digest)(tonic::Status::out_of_range(format!("the blob is larger than {limit} bytes"))));
+            }
+            bytes.extend_from_slice(&chunk.data);
+        }
+        if Digest::of(&bytes) != *digest {
+            return Err(fail("Content.Read", digest)(tonic::Status::data_loss("the content store's bytes do not hash to the digest")));
+        }
+        Ok(bytes)
     }
 
     /// The ingest ref of `digest` for this import: never one an earlier (killed or refused)
@@ -341,7 +368,7 @@ impl Containerd {
                     .map_err(fail("Diff.Apply", &layer.digest))?
                     .into_inner()
                     .applied;
-                Ok(applied.map(|d| d.digest).unwrap_or_default())
+                applied_diff_id(applied, &layer.digest)
             }
         }
     }
@@ -425,6 +452,14 @@ impl Containerd {
     }
 }
 
+/// The diffID `Diff.Apply` reports for `layer`; its absence is an error, never an empty diffID.
+fn applied_diff_id(applied: Option<Descriptor>, layer: &str) -> Result<String, UnpackError> {
+    match applied {
+        Some(descriptor) if !descriptor.digest.is_empty() => Ok(descriptor.digest),
+        _ => Err(UnpackError::NoApplied { layer: layer.to_owned() }),
+    }
+}
+
 /// Layer media types airadm applies itself: tar, gzip or not (zstd and encrypted layers go to
 /// containerd).
 fn applies_media_type(media_type: &str) -> bool {
@@ -465,5 +500,21 @@ impl Read for ChunkReader {
         buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
         self.position += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use containerd_client::types::Descriptor;
+
+    #[test]
+    fn diff_apply_without_an_applied_digest_is_an_error_naming_the_layer() {
+        for applied in [None, Some(Descriptor::default())] {
+            let err = super::applied_diff_id(applied, "sha256:ab").unwrap_err();
+            assert!(matches!(&err, super::UnpackError::NoApplied { layer } if layer == "sha256:ab"), "{err}");
+            assert!(err.to_string().contains("layer sha256:ab returned no applied digest"), "{err}");
+        }
+        let applied = Descriptor { digest: "sha256:cd".into(), ..Default::default() };
+        assert_eq!(super::applied_diff_id(Some(applied), "sha256:ab").unwrap(), "sha256:cd");
     }
 }

@@ -10,13 +10,23 @@ use tonic::transport::Channel;
 
 /// A CRI call failed.
 #[derive(Debug, thiserror::Error)]
-#[error("CRI call {call} failed on the runtime socket")]
-pub struct CriError {
-    /// The RPC.
-    pub call: &'static str,
-    /// Why.
-    #[source]
-    pub source: tonic::Status,
+pub enum CriError {
+    /// The call failed.
+    #[error("CRI call {call} failed on the runtime socket")]
+    Call {
+        /// The RPC.
+        call: &'static str,
+        /// Why.
+        #[source]
+        source: tonic::Status,
+    },
+    /// The verbose `Status` reports a config that is not JSON.
+    #[error("the runtime's CRI Status reports a `config` that is not JSON: pass --snapshotter, and check the runtime's version")]
+    Config {
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// CRI clients over one channel.
@@ -38,7 +48,7 @@ impl Cri {
             .runtime
             .version(VersionRequest { version: "v1".into() })
             .await
-            .map_err(|source| CriError { call: "Version", source })?
+            .map_err(|source| CriError::Call { call: "Version", source })?
             .into_inner();
         Ok((v.runtime_name, v.runtime_version))
     }
@@ -48,7 +58,8 @@ impl Cri {
     pub async fn image_id(&mut self, name: &str) -> Result<Option<String>, CriError> {
         for attempt in 0..20 {
             let request = ImageStatusRequest { image: Some(ImageSpec { image: name.into(), ..Default::default() }), verbose: false };
-            let status = self.images.image_status(request).await.map_err(|source| CriError { call: "ImageStatus", source })?.into_inner();
+            let status =
+                self.images.image_status(request).await.map_err(|source| CriError::Call { call: "ImageStatus", source })?.into_inner();
             if let Some(image) = status.image {
                 return Ok(Some(image.id));
             }
@@ -62,10 +73,19 @@ impl Cri {
     /// The runtime's own configuration, as the verbose `Status` reports it (`crictl info`'s
     /// `config`): containerd and CRI-O say; others give `None`.
     pub async fn config(&mut self) -> Result<Option<serde_json::Value>, CriError> {
-        let status =
-            self.runtime.status(StatusRequest { verbose: true }).await.map_err(|source| CriError { call: "Status", source })?.into_inner();
-        Ok(status.info.get("config").and_then(|c| serde_json::from_str(c).ok()))
+        let status = self
+            .runtime
+            .status(StatusRequest { verbose: true })
+            .await
+            .map_err(|source| CriError::Call { call: "Status", source })?
+            .into_inner();
+        reported_config(&status.info)
     }
+}
+
+/// The `config` of a verbose `Status`'s info: `None` only when the runtime reports none.
+fn reported_config(info: &std::collections::HashMap<String, String>) -> Result<Option<serde_json::Value>, CriError> {
+    info.get("config").map(|c| serde_json::from_str(c)).transpose().map_err(|source| CriError::Config { source })
 }
 
 /// The sandbox (pause) image in a runtime's reported config (containerd 1.x `sandboxImage`,
@@ -88,6 +108,15 @@ pub fn snapshotter(config: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    #[test]
+    fn a_reported_config_that_is_not_json_is_an_error_and_only_an_absent_one_is_none() {
+        let info = |v: &str| std::collections::HashMap::from([("config".to_owned(), v.to_owned())]);
+        assert_eq!(super::reported_config(&info(r#"{"a":1}"#)).unwrap(), Some(json!({"a": 1})));
+        assert_eq!(super::reported_config(&std::collections::HashMap::new()).unwrap(), None);
+        let err = super::reported_config(&info("{not json")).unwrap_err();
+        assert!(matches!(err, super::CriError::Config { .. }), "{err}");
+    }
 
     #[test]
     fn sandbox_image_and_snapshotter_from_either_containerd_generation() {

@@ -215,6 +215,9 @@ fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
     fs_err::create_dir_all(&storage).unwrap();
     let conf = storage_conf(&storage);
     let staging = w.path("staging");
+    // CRI-O's config directory: empty (its pause_image unset) unless the test writes one.
+    let crio_dir = w.path("crio");
+    fs_err::create_dir_all(&crio_dir).unwrap();
     let crio = |bundle: &Path| {
         let mut cmd = airadm();
         cmd.args(["images", "import", "--runtime", "cri-o", "--bundle"])
@@ -223,6 +226,8 @@ fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
             .arg(&public)
             .arg("--staging-dir")
             .arg(&staging)
+            .arg("--crio-config-dir")
+            .arg(&crio_dir)
             .env("CONTAINERS_STORAGE_CONF", &conf);
         cmd
     };
@@ -244,11 +249,25 @@ fn cri_o_path_imports_into_containers_storage_through_a_staging_dir() {
 
     let report = run_ok(crio(&bundle));
     assert_eq!(report.lines().filter(|l| l.ends_with("imported")).count(), 7, "{report}");
-    // No CRI-O here: its pause_image is unset, so the bundle's drop-in is shown; no CRI check.
-    if !Path::new("/etc/crio").exists() {
-        assert!(report.contains("warning: CRI-O's sandbox image is not set") && report.contains("[crio.image]"), "{report}");
-    }
+    // CRI-O's pause_image is unset, so the bundle's drop-in is shown; no CRI socket, no CRI check.
+    assert!(
+        report.contains(
+            "warning: CRI-O's sandbox image is not set (its built-in default applies), the bundle's is registry.k8s.io/pause:3.10"
+        ) && report.contains("save this as /etc/crio/crio.conf.d/10-airadm.conf")
+            && report.contains("[crio.image]"),
+        "{report}"
+    );
     assert!(report.contains("note: no CRI socket answered"), "{report}");
+    // Set to the bundle's: no warning. A drop-in that does not parse: refused, naming it, before
+    // anything is staged.
+    let drop_ins = crio_dir.join("crio.conf.d");
+    fs_err::create_dir_all(&drop_ins).unwrap();
+    fs_err::write(drop_ins.join("10-airadm.conf"), "[crio.image]\npause_image = \"registry.k8s.io/pause:3.10\"\n").unwrap();
+    let report = run_ok(crio(&bundle));
+    assert!(!report.contains("warning"), "{report}");
+    fs_err::write(drop_ins.join("20-broken.conf"), "[crio.image\n").unwrap();
+    let err = run_fails(crio(&bundle));
+    assert!(err.contains(&format!("CRI-O config file `{}` line 1 is not valid TOML", drop_ins.join("20-broken.conf").display())), "{err}");
     for image in &manifest(&bundle).images {
         let out = inspect(&image.name);
         assert!(out.status.success(), "{}: {}", image.name, String::from_utf8_lossy(&out.stderr));
@@ -296,4 +315,47 @@ fn cri_dockerd_path_loads_into_the_docker_engine() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{} amd64", image.config), "{}", image.name);
     }
     assert_eq!(fs_err::read_dir(&staging).unwrap().count(), 0, "staging dir left behind");
+}
+
+#[test]
+fn images_import_and_init_check_the_detached_signature_given_with_signature() {
+    let w = World::new(1_000);
+    let (key, public) = w.keygen("release");
+    run_ok(w.build(&key, "amd64", &w.path("amd"), &[]));
+    run_ok(w.build(&key, "arm64", &w.path("arm"), &[]));
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    // The bundle alone elsewhere: no `.minisig` beside it.
+    let alone = w.path("alone");
+    fs_err::create_dir_all(&alone).unwrap();
+    let bundle = alone.join("bundle.tar.zst");
+    fs_err::copy(bundle_file(&w.path("amd"), "amd64"), &bundle).unwrap();
+    let right = format!("{}.minisig", bundle_file(&w.path("amd"), "amd64").display());
+    let wrong = format!("{}.minisig", bundle_file(&w.path("arm"), "arm64").display());
+
+    let err = run_fails(import(&bundle, &public, &ctd, &["--signature", &wrong]));
+    assert!(err.contains("bundle.tar.zst") && err.lines().count() == 1, "{err}");
+    assert!(image_names(&ctd).is_empty(), "imported with another file's signature");
+    let rootfs = w.path("rootfs");
+    let init = |signature: &str| {
+        let mut cmd = airadm();
+        cmd.args(["init", "phase", "import", "--bundle"])
+            .arg(&bundle)
+            .arg("--trusted-key")
+            .arg(&public)
+            .args(["--signature", signature])
+            .arg("--cri-socket")
+            .arg(format!("unix://{}", ctd.socket().display()))
+            .arg("--rootfs")
+            .arg(&rootfs)
+            .args(["--apiserver-advertise-address", "10.20.30.40", "--node-name", "cp-0"]);
+        cmd
+    };
+    let err = run_fails(init(&wrong));
+    assert!(err.contains("bundle.tar.zst") && err.lines().count() == 1, "{err}");
+    assert!(image_names(&ctd).is_empty(), "init imported with another file's signature");
+
+    run_ok(import(&bundle, &public, &ctd, &["--signature", &right]));
+    assert_eq!(image_names(&ctd).len(), 14);
+    let out = run_ok(init(&right));
+    assert_eq!(out.lines().filter(|l| l.starts_with("[import] ") && l.ends_with("(present)")).count(), 7, "{out}");
 }
