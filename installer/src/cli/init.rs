@@ -119,12 +119,13 @@ pub struct InitArgs {
 /// `ValidateMixedArguments`/`isAllowedFlag`: only `config`, `ignore-preflight-errors`, `dry-run`,
 /// `kubeconfig`, `node-name`, `kubeconfig-dir`, `upload-certs`, `print-join-command`, `rootfs`,
 /// `v`, `log-file` and `skip-*` may be mixed with it; every flag that sets a configuration field
-/// may not. airadm's own flags (`--bundle`, `--trusted-key`, `--arch`) set none and are allowed.
+/// may not. airadm's own flags (`--bundle`, `--trusted-key`, `--signature`, `--arch`) set none and are allowed.
 /// The struct is taken apart field by field so that a new flag must be sorted here to compile.
 pub fn mixed_with_config(args: &InitArgs) -> Vec<&'static str> {
     let InitArgs {
         bundle: _,
         trusted_keys: _,
+        signature: _,
         config: _,
         apiserver_advertise_address,
         apiserver_bind_port,
