@@ -154,7 +154,8 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         Some(dir) => Root::new(dir).named("--rootfs"),
         None => Root::new("/"),
     };
-    let host = host_facts(&options.flags, &real_root);
+    let config_socket = docs.init.as_ref().and_then(|i| i.node_registration.as_ref()).is_some_and(|n| n.cri_socket.is_some());
+    let host = host_facts(&options.flags, config_socket, &real_root)?;
     let cfg = config::resolve(docs, &options.flags, &host, &version, images)?;
     for (field, path) in cfg.node_paths(&options.flags) {
         real_root.check(field, path)?;
@@ -471,7 +472,7 @@ fn proxy_env() -> Vec<(String, String)> {
 }
 
 /// What the node says: hostname, the default route's address, the CRI socket.
-fn host_facts(flags: &InitFlags, root: &Root) -> HostFacts {
+fn host_facts(flags: &InitFlags, config_socket: bool, root: &Root) -> anyhow::Result<HostFacts> {
     let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase();
     // The source address the kernel picks for a default-route destination: nothing is sent.
     let default_address = std::net::UdpSocket::bind("0.0.0.0:0")
@@ -480,14 +481,28 @@ fn host_facts(flags: &InitFlags, root: &Root) -> HostFacts {
         .map(|a| a.ip())
         .ok()
         .filter(|ip| !ip.is_unspecified());
-    let cri_socket = match flags.cri_socket {
-        Some(_) => None,
-        None => runtime::socket_path(None, root.dir()).ok().map(|p| {
-            let inside = p.strip_prefix(root.dir()).map(|p| Path::new("/").join(p)).unwrap_or(p);
-            format!("unix://{}", inside.display())
-        }),
-    };
-    HostFacts { hostname, default_address, cri_socket }
+    let cri_socket = detect_cri_socket(flags.cri_socket.is_some() || config_socket, root)?;
+    Ok(HostFacts { hostname, default_address, cri_socket })
+}
+
+/// kubeadm's `DetectCRISocket` (util/runtime), only when neither `--cri-socket` nor the config
+/// names one: the one known socket present; none is kubeadm's default socket; several is an error.
+fn detect_cri_socket(given: bool, root: &Root) -> anyhow::Result<Option<String>> {
+    if given {
+        return Ok(None);
+    }
+    match runtime::socket_path(None, root.dir()) {
+        Ok(path) => {
+            let inside = path.strip_prefix(root.dir()).map(|p| Path::new("/").join(p)).unwrap_or(path);
+            Ok(Some(format!("unix://{}", inside.display())))
+        }
+        Err(runtime::DetectError::None) => Ok(None),
+        Err(runtime::DetectError::Several(found)) => anyhow::bail!(
+            "found multiple CRI endpoints on the host ({}): choose one with --cri-socket or nodeRegistration.criSocket in the --config file",
+            found.join(", ")
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
@@ -500,6 +515,26 @@ mod tests {
         assert_eq!(parse_phase("kubelet-start").unwrap(), ("kubelet-start", None));
         assert!(parse_phase("bogus").unwrap_err().to_string().contains("unknown phase `bogus`: phases are import, preflight, certs"));
         assert!(parse_phase("etcd/remote").unwrap_err().to_string().contains("phase `etcd` has no sub-phase `remote`: it has local"));
+    }
+
+    #[test]
+    fn several_cri_sockets_are_an_error_unless_one_is_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        assert_eq!(detect_cri_socket(false, &root).unwrap(), None, "none found: kubeadm's default");
+        fs_err::create_dir_all(dir.path().join("run/containerd")).unwrap();
+        let _containerd = std::os::unix::net::UnixListener::bind(dir.path().join("run/containerd/containerd.sock")).unwrap();
+        assert_eq!(detect_cri_socket(false, &root).unwrap().as_deref(), Some("unix:///run/containerd/containerd.sock"));
+        fs_err::create_dir_all(dir.path().join("var/run/crio")).unwrap();
+        let _crio = std::os::unix::net::UnixListener::bind(dir.path().join("var/run/crio/crio.sock")).unwrap();
+        let err = detect_cri_socket(false, &root).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "found multiple CRI endpoints on the host (unix:///run/containerd/containerd.sock, unix:///var/run/crio/crio.sock)"
+            ),
+            "{err}"
+        );
+        assert_eq!(detect_cri_socket(true, &root).unwrap(), None, "a chosen socket is not detected");
     }
 
     #[test]

@@ -678,6 +678,17 @@ pub fn resolve(
         .taints
         .clone()
         .unwrap_or_else(|| vec![Taint { key: defaults::CONTROL_PLANE_TAINT.into(), effect: "NoSchedule".into(), ..Default::default() }]);
+    // `timeAdded` is a metav1.Time: kubeadm's decoder refuses a value that is not RFC 3339, and
+    // mark-control-plane relies on this check instead of dropping it.
+    for (i, taint) in taints.iter().enumerate() {
+        if let Some(at) = taint.time_added.as_deref()
+            && serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>(serde_json::json!(at)).is_err()
+        {
+            return Err(invalid(format!(
+                "nodeRegistration.taints[{i}].timeAdded: `{at}` is not an RFC 3339 time like 2024-05-01T10:00:00Z"
+            )));
+        }
+    }
     let kubelet_extra_args = node.kubelet_extra_args.clone().unwrap_or_default();
     let mut ignore_preflight_errors: Vec<String> = node.ignore_preflight_errors.clone().unwrap_or_default();
     ignore_preflight_errors.extend(flags.ignore_preflight_errors.iter().cloned());

@@ -45,6 +45,7 @@ fn node_taint(taint: &Taint) -> NodeTaint {
         key: taint.key.clone(),
         value: taint.value.clone().filter(|v| !v.is_empty()),
         effect: taint.effect.clone(),
+        // config::resolve refused a timeAdded that does not parse.
         time_added: taint.time_added.as_deref().and_then(|t| serde_json::from_value::<Time>(json!(t)).ok()),
     }
 }

@@ -296,3 +296,16 @@ fn node_paths_name_their_field_or_flag() {
     let cfg = resolve_text(text, &InitFlags::default()).unwrap();
     assert_eq!(cfg.node_paths(&InitFlags::default())[1], ("etcd.external.caFile", "/../ca.crt"));
 }
+
+#[test]
+fn a_taint_time_that_does_not_parse_is_refused_not_dropped() {
+    let taints = |at: &str| {
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  taints:\n  - key: a\n    effect: NoSchedule\n    timeAdded: \"{at}\"\n"
+        )
+    };
+    let cfg = resolve_text(&taints("2024-05-01T10:00:00Z"), &InitFlags::default()).unwrap();
+    assert_eq!(cfg.taints[0].time_added.as_deref(), Some("2024-05-01T10:00:00Z"));
+    let err = resolve_text(&taints("yesterday"), &InitFlags::default()).unwrap_err().to_string();
+    assert!(err.contains("nodeRegistration.taints[0].timeAdded: `yesterday` is not an RFC 3339 time"), "{err}");
+}
