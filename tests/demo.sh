@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . tests/registry.sh
 if [ "$(id -u)" = 0 ]; then bash .ci/deps.sh; else echo "demo: not root, assuming .ci/deps.sh ran"; fi
 cargo build --release --locked --bins -p builder -p installer -p testkit
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 T=$(mktemp -d /tmp/airadm-demo.XXXXXX)
 REG_PID= CTD_PID=
 cleanup() {

@@ -399,7 +399,7 @@ impl PackJob {
             mtime: self.options.source_date_epoch.unwrap_or(0),
         };
         let (writer, prehash) =
-            bundle::write_bundle(BufWriter::with_capacity(1 << 20, file), options, &manifest, &manifest_signature, &mut source)
+            bundle::write_bundle(BufWriter::with_capacity(256 << 10, file), options, &manifest, &manifest_signature, &mut source)
                 .map_err(|e| self.write_error(e, &path, cache))?;
         drop(writer);
         output::persist(temp, &path, 0o644).map_err(out_err)?;

@@ -12,6 +12,9 @@ use crate::cli::{BuildArgs, CatalogArgs, InspectArgs, KeygenArgs, ListImagesArgs
 use crate::output;
 use crate::progress::{Mode, Progress};
 
+/// Default zstd workers at most: memory grows with each (see `build_options`).
+const MAX_DEFAULT_ZSTD_WORKERS: u32 = 4;
+
 /// `airbundle build`.
 pub async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let options = build_options(&args)?;
@@ -31,7 +34,9 @@ fn build_options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         Ok(v) if !v.is_empty() => Some(v.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?),
         _ => None,
     };
-    let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    // All cores, up to MAX_DEFAULT_ZSTD_WORKERS: each worker holds about 3 MiB of zstd's buffers,
+    // and the build stays under 64 MiB of RSS with four.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32).min(MAX_DEFAULT_ZSTD_WORKERS);
     Ok(BuildOptions {
         kubernetes_version: args.catalog.kubernetes_version.clone(),
         arches: args.arches.clone(),

@@ -374,7 +374,7 @@ impl Registry {
         };
         let mut stream = self.client.pull_blob_stream(reference, &descriptor).await.map_err(|e| classify(reference, e))?;
         let std_file = file.as_file().try_clone().map_err(PullError::Cache)?;
-        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
+        let mut out = tokio::io::BufWriter::with_capacity(256 << 10, tokio::fs::File::from_std(std_file));
         let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| stream_error(reference, blob, e))?;

@@ -24,9 +24,11 @@ pub struct WriterOptions {
 /// BENCHMARKS.md), while still squeezing configs, manifests and tar headers.
 pub const DEFAULT_LEVEL: i32 = 1;
 
-/// zstd job size. Fixed so the output is the same whatever the number of workers; 8 MiB keeps
-/// both cores busy on bundles of a few hundred MiB.
-const JOB_SIZE: u32 = 4 << 20;
+/// zstd job size. Fixed so the output is the same whatever the number of workers. Memory, not
+/// speed, sets it: zstd's multi-threaded mode holds about three jobs per worker plus the window
+/// (peak RSS of a cold build, 2 workers, the buffers below: 2 MiB jobs 63 MiB, 1 MiB jobs
+/// 51 MiB, 512 KiB 51 MiB; see BENCHMARKS.md), and 1 MiB jobs still keep every worker busy.
+const JOB_SIZE: u32 = 1 << 20;
 
 /// zstd window log of every bundle.
 pub const FRAME_WINDOW_LOG: u32 = 23;
@@ -110,9 +112,10 @@ pub fn write_bundle<W: Write + Send>(
     })
 }
 
-/// Compressed chunks in flight between the two threads, and their size.
-const OUTPUT_QUEUE: usize = 4;
-const OUTPUT_CHUNK: usize = 1 << 20;
+/// Compressed chunks in flight between the two threads, and their size: small enough that the
+/// queue costs 2 MiB, large enough that each is one write and one hasher call.
+const OUTPUT_QUEUE: usize = 8;
+const OUTPUT_CHUNK: usize = 256 << 10;
 
 fn hash_and_write<W: Write>(out: W, chunks: mpsc::Receiver<Vec<u8>>, recycle: mpsc::Sender<Vec<u8>>) -> io::Result<(W, [u8; PREHASH_LEN])> {
     let mut prehasher = Prehasher::new(out);
@@ -210,7 +213,7 @@ pub fn new_encoder<W: Write>(out: W, level: i32, workers: u32) -> io::Result<zst
 
 /// Copy buffer: large reads from the cache and large writes into zstd (io::copy's 8 KiB would
 /// mean a syscall and a compressor call per 8 KiB).
-const COPY_BUFFER: usize = 1 << 20;
+const COPY_BUFFER: usize = 256 << 10;
 
 /// A minimal ustar writer: the header shape below, data, zero padding, end-of-archive marker.
 struct TarWriter<W> {

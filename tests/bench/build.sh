@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 LEVEL=1   # airbundle's default (bundle::writer::DEFAULT_LEVEL); the baseline runs at the same level
 cargo build --release --locked --bins -p builder -p testkit >/dev/null 2>&1
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 T=$(mktemp -d /tmp/airadm-bench.XXXXXX)
 REG_PID=
 cleanup() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null; cat "$T/results" >&2 2>/dev/null; rm -rf "$T"; }

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 . tests/registry.sh
 ROUNDS=${1:-3}
 cargo build --release --locked --bins -p builder -p installer -p testkit >/dev/null 2>&1
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 T=$(mktemp -d /tmp/airadm-bench-import.XXXXXX)
 REG_PID= CTD_PID=
 stop_containerd() { if [ -n "$CTD_PID" ]; then kill "$CTD_PID" 2>/dev/null; wait "$CTD_PID" 2>/dev/null || true; CTD_PID=; fi; }

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 . tests/registry.sh
 ROUNDS=${1:-5}
 cargo build --release --locked --bins -p builder -p installer -p testkit >/dev/null 2>&1
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 T=$(mktemp -d /tmp/airadm-bench-init.XXXXXX)
 REG_PID=
 cleanup() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null; rm -rf "$T"; }
