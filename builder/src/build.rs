@@ -404,8 +404,7 @@ impl PackJob {
         drop(writer);
         output::persist(temp, &path, 0o644).map_err(out_err)?;
         let signature = path.with_extension("zst.minisig");
-        let comment = format!("airbundle file={} kubernetes={} arch={}", manifest.file_name(), manifest.kubernetes_version, manifest.arch);
-        output::write_atomic(&signature, key.sign_prehashed(&prehash, &comment).as_bytes(), 0o644)
+        output::write_atomic(&signature, key.sign_prehashed(&prehash, &manifest.file_trusted_comment()).as_bytes(), 0o644)
             .map_err(|source| BuildError::Output { path: signature.clone(), source })?;
         bar.finish("wrote");
         let size = fs_err::metadata(&path).map_err(|source| BuildError::Output { path: path.clone(), source })?.len();

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod oci_layout;
 pub mod reader;
 pub mod signature;
+mod ustar;
 pub mod writer;
 
 pub use digest::Digest;

@@ -189,6 +189,11 @@ impl Manifest {
         file_name(&self.kubernetes_version, &self.arch)
     }
 
+    /// The trusted comment of the detached signature of the whole bundle file (`.minisig`).
+    pub fn file_trusted_comment(&self) -> String {
+        format!("airbundle file={} kubernetes={} arch={}", self.file_name(), self.kubernetes_version, self.arch)
+    }
+
     /// The trusted comment signed together with the manifest.
     pub fn trusted_comment(&self) -> String {
         format!(

@@ -10,112 +10,16 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 
-use crate::digest::{Digest, HashingReader};
-use crate::entry_path::{EntryPath, EntryPathError};
-use crate::manifest::{Entry, MANIFEST_PATH, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Manifest, ManifestError, SIGNATURE_PATH};
-use crate::signature::{KeyId, PublicKey, SignatureError};
-use crate::writer::FRAME_HEADER;
+mod error;
 
-/// Why a bundle was refused. Every variant names the first bad entry (or the stream itself).
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// The compressed stream or the tar structure is damaged or cut short.
-    #[error("bundle is corrupt or truncated (at {at}): {cause}")]
-    Corrupt {
-        /// The last good position: an entry name or `start`.
-        at: String,
-        /// What the decoder said (in the message: it is the whole story).
-        cause: io::Error,
-    },
-    /// The first entry is not the manifest.
-    #[error("bundle's first entry is `{0}`, expected `{MANIFEST_PATH}`: this is not an airbundle bundle")]
-    NoManifest(String),
-    /// The second entry is not the manifest's signature.
-    #[error("bundle's second entry is `{0}`, expected `{SIGNATURE_PATH}`")]
-    NoSignature(String),
-    /// The manifest or signature entry is bigger than any real one.
-    #[error("bundle entry `{path}` is {size} bytes, more than the {limit} allowed")]
-    TooLarge {
-        /// The entry.
-        path: String,
-        /// Its size.
-        size: u64,
-        /// The cap.
-        limit: u64,
-    },
-    /// No trusted key given.
-    #[error("no trusted key to check the bundle signature against: pass one with --trusted-key")]
-    NoTrustedKeys,
-    /// The manifest signature does not check out.
-    #[error("bundle entry `{SIGNATURE_PATH}` {0}")]
-    Signature(SignatureError),
-    /// The detached signature of the whole file does not check out.
-    #[error("the bundle file's detached signature (.minisig) {0}")]
-    FileSignature(SignatureError),
-    /// The signed trusted comment does not describe the manifest.
-    #[error("bundle entry `{SIGNATURE_PATH}`: trusted comment `{found}` does not match the manifest (`{expected}`)")]
-    CommentMismatch {
-        /// Signed comment.
-        found: String,
-        /// What the manifest implies.
-        expected: String,
-    },
-    /// The manifest is malformed.
-    #[error(transparent)]
-    Manifest(ManifestError),
-    /// An entry name that could escape or is not normalised.
-    #[error("bundle {0}")]
-    Path(EntryPathError),
-    /// A symlink, hard link, directory, device, …
-    #[error("bundle entry `{path}` is a {kind}, only regular files are allowed")]
-    NotRegular {
-        /// The entry.
-        path: String,
-        /// What it is.
-        kind: String,
-    },
-    /// An entry the manifest does not list.
-    #[error("bundle entry `{0}` is not listed in the manifest")]
-    Unknown(EntryPath),
-    /// An entry seen twice.
-    #[error("bundle entry `{0}` appears twice")]
-    Duplicate(EntryPath),
-    /// An entry of another size than declared.
-    #[error("bundle entry `{path}` is {actual} bytes, the manifest says {declared}")]
-    Size {
-        /// The entry.
-        path: EntryPath,
-        /// From the manifest.
-        declared: u64,
-        /// From the archive.
-        actual: u64,
-    },
-    /// An entry whose bytes are not the signed ones.
-    #[error("bundle entry `{path}` has sha256 {actual}, the manifest says {expected}")]
-    Digest {
-        /// The entry.
-        path: EntryPath,
-        /// From the manifest.
-        expected: Digest,
-        /// Computed.
-        actual: Digest,
-    },
-    /// An entry the manifest lists but the archive lacks.
-    #[error("bundle entry `{0}` is listed in the manifest but missing from the archive")]
-    Missing(EntryPath),
-    /// Data after the end of the archive.
-    #[error("bundle has data after the end of the archive")]
-    TrailingData,
-    /// The sink failed on an entry.
-    #[error("failed to store bundle entry `{path}`")]
-    Sink {
-        /// The entry.
-        path: EntryPath,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-}
+pub use error::VerifyError;
+
+use crate::digest::HashingReader;
+use crate::entry_path::EntryPath;
+use crate::manifest::{Entry, MANIFEST_PATH, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Manifest, SIGNATURE_PATH};
+use crate::signature::{KeyId, PublicKey, SignatureError};
+use crate::ustar::{Archive, FileHeader};
+use crate::writer::{FRAME_HEADER, FRAME_WINDOW_LOG};
 
 /// Receives a bundle's entries as they stream past the verifier.
 pub trait EntrySink {
@@ -169,9 +73,9 @@ pub fn verify_stream(
     let verified = verify_content(&mut input, trusted, sink)?;
     if let (Some(check), Some(mut verifier)) = (&file_check, input.verifier) {
         verifier.finalize().map_err(|_| VerifyError::FileSignature(SignatureError::Invalid(check.key.key_id())))?;
-        let expected = format!("kubernetes={} arch={}", verified.manifest.kubernetes_version, verified.manifest.arch);
-        if !check.signature.trusted_comment().ends_with(&expected) {
-            return Err(VerifyError::CommentMismatch { found: check.signature.trusted_comment().to_owned(), expected });
+        let expected = verified.manifest.file_trusted_comment();
+        if check.signature.trusted_comment() != expected {
+            return Err(VerifyError::FileCommentMismatch { found: check.signature.trusted_comment().to_owned(), expected });
         }
     }
     Ok(verified)
@@ -180,42 +84,53 @@ pub fn verify_stream(
 fn verify_content(input: impl Read, trusted: &[PublicKey], sink: &mut dyn EntrySink) -> Result<Verified, VerifyError> {
     let corrupt = |at: &str| {
         let at = at.to_owned();
-        move |source| VerifyError::Corrupt { at, cause: source }
+        move |cause| VerifyError::Corrupt { at, cause }
     };
-    let decoder = open_frame(input)?;
-    let mut archive = tar::Archive::new(decoder);
-    let mut entries = archive.entries().map_err(corrupt("start"))?;
-
-    let (manifest, key) = read_signed_manifest(&mut entries, trusted)?;
+    let mut archive = Archive::new(open_frame(input)?);
+    let (manifest, key) = read_signed_manifest(&mut archive, trusted)?;
     sink.begin(&manifest).map_err(|source| VerifyError::Sink { path: manifest_path(), source })?;
 
     let mut seen = BTreeSet::new();
     let mut last = SIGNATURE_PATH.to_owned();
-    for raw in entries {
-        let mut raw = raw.map_err(corrupt(&last))?;
-        let entry = check_entry(&raw, &manifest, &seen)?;
-        let mut hashing = HashingReader::new((&mut raw).take(entry.size));
+    let mut buf = vec![0u8; DRAIN_BUFFER];
+    while let Some(header) = archive.next(Some(&last))? {
+        let entry = check_entry(&header, &manifest, &seen)?;
+        let mut hashing = HashingReader::new(archive.data(entry.size));
         sink.entry(entry, &mut hashing).map_err(|source| VerifyError::Sink { path: entry.path.clone(), source })?;
-        io::copy(&mut hashing, &mut io::sink()).map_err(corrupt(entry.path.as_str()))?;
+        drain(&mut hashing, &mut buf).map_err(corrupt(entry.path.as_str()))?;
         let (actual, actual_size, _) = hashing.finish();
         if actual_size != entry.size {
-            return Err(VerifyError::Corrupt {
-                at: entry.path.to_string(),
-                cause: io::Error::new(io::ErrorKind::UnexpectedEof, "entry cut short"),
-            });
+            let cause = io::Error::new(io::ErrorKind::UnexpectedEof, "entry cut short");
+            return Err(VerifyError::Corrupt { at: entry.path.to_string(), cause });
         }
         if actual != entry.sha256 {
             return Err(VerifyError::Digest { path: entry.path.clone(), expected: entry.sha256, actual });
         }
+        archive.end_entry(entry.path.as_str(), entry.size)?;
         seen.insert(entry.path.clone());
         last = entry.path.to_string();
     }
     if let Some(missing) = manifest.entries.iter().find(|e| !seen.contains(&e.path)) {
         return Err(VerifyError::Missing(missing.path.clone()));
     }
-    drain_to_end(archive.into_inner())?;
+    end_of_frame(archive.finish()?)?;
     Ok(Verified { manifest, signer: key.key_id() })
 }
+
+/// Reads what the sink left of an entry, through a buffer large enough that the zstd decoder
+/// and the hasher work on big slices.
+fn drain(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        match reader.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+const DRAIN_BUFFER: usize = 128 * 1024;
 
 /// The detached signature, parsed and matched to its trusted key before reading starts.
 struct FileCheck<'k> {
@@ -261,117 +176,75 @@ fn manifest_path() -> EntryPath {
     EntryPath::new(MANIFEST_PATH).expect("valid")
 }
 
-/// Reads one of the two leading entries, checking its name, type and size cap.
-fn read_small<R: Read>(
-    next: Option<io::Result<tar::Entry<'_, R>>>,
-    expected: &str,
-    limit: u64,
-    after: &str,
-) -> Result<(Vec<u8>, u64), VerifyError> {
-    let missing = || match expected {
-        MANIFEST_PATH => VerifyError::NoManifest("(none)".into()),
-        _ => VerifyError::NoSignature("(none)".into()),
+/// Reads one of the two leading entries, checking its name and size cap before its bytes.
+fn read_small<R: Read>(archive: &mut Archive<R>, expected: &str, limit: u64, after: Option<&str>) -> Result<Vec<u8>, VerifyError> {
+    let wrong = |name: String| match expected {
+        MANIFEST_PATH => VerifyError::NoManifest(name),
+        _ => VerifyError::NoSignature(name),
     };
-    let mut entry = next.ok_or_else(missing)?.map_err(|source| VerifyError::Corrupt { at: after.to_owned(), cause: source })?;
-    let path = entry_name(&entry);
-    if path != expected {
-        return Err(match expected {
-            MANIFEST_PATH => VerifyError::NoManifest(path),
-            _ => VerifyError::NoSignature(path),
-        });
+    let FileHeader { name, size } = archive.next(after)?.ok_or_else(|| wrong("(none)".into()))?;
+    if name != expected {
+        return Err(wrong(name));
     }
-    check_regular(&entry, &path)?;
-    let size = entry.header().size().map_err(|source| VerifyError::Corrupt { at: path.clone(), cause: source })?;
     if size > limit {
-        return Err(VerifyError::TooLarge { path, size, limit });
+        return Err(VerifyError::TooLarge { path: name, size, limit });
     }
-    let mut bytes = Vec::with_capacity(size as usize);
-    (&mut entry).take(limit).read_to_end(&mut bytes).map_err(|source| VerifyError::Corrupt { at: path.clone(), cause: source })?;
-    Ok((bytes, size))
+    // At most `limit` (16 MiB for the manifest), allocated only once the size is known.
+    let mut bytes = vec![0u8; size as usize];
+    archive.data(size).read_exact(&mut bytes).map_err(|cause| VerifyError::Corrupt { at: name.clone(), cause })?;
+    archive.end_entry(&name, size)?;
+    Ok(bytes)
 }
 
-/// Checks name, type, manifest membership, uniqueness and size of an entry before its bytes.
-fn check_entry<'m, R: Read>(raw: &tar::Entry<'_, R>, manifest: &'m Manifest, seen: &BTreeSet<EntryPath>) -> Result<&'m Entry, VerifyError> {
-    let name = entry_name(raw);
-    let path = EntryPath::new(&name).map_err(VerifyError::Path)?;
-    check_regular(raw, &name)?;
-    if seen.contains(&path) || [MANIFEST_PATH, SIGNATURE_PATH].contains(&name.as_str()) {
+/// Checks name, manifest membership, uniqueness and size of an entry before its bytes.
+fn check_entry<'m>(header: &FileHeader, manifest: &'m Manifest, seen: &BTreeSet<EntryPath>) -> Result<&'m Entry, VerifyError> {
+    let path = EntryPath::new(&header.name).map_err(VerifyError::Path)?;
+    if seen.contains(&path) || [MANIFEST_PATH, SIGNATURE_PATH].contains(&header.name.as_str()) {
         return Err(VerifyError::Duplicate(path));
     }
     let entry = manifest.entry(&path).ok_or_else(|| VerifyError::Unknown(path.clone()))?;
-    let actual = raw.header().size().map_err(|source| VerifyError::Corrupt { at: name.clone(), cause: source })?;
-    if actual != entry.size {
-        return Err(VerifyError::Size { path, declared: entry.size, actual });
+    if header.size != entry.size {
+        return Err(VerifyError::Size { path, declared: entry.size, actual: header.size });
     }
     Ok(entry)
 }
 
-fn check_regular<R: Read>(entry: &tar::Entry<'_, R>, name: &str) -> Result<(), VerifyError> {
-    let kind = entry.header().entry_type();
-    if kind.is_file() {
-        return Ok(());
-    }
-    let kind = match kind {
-        tar::EntryType::Symlink => "symbolic link".to_owned(),
-        tar::EntryType::Link => "hard link".to_owned(),
-        tar::EntryType::Directory => "directory".to_owned(),
-        tar::EntryType::Char | tar::EntryType::Block => "device".to_owned(),
-        tar::EntryType::Fifo => "fifo".to_owned(),
-        other => format!("non-regular entry (type {:?})", other.as_byte() as char),
-    };
-    Err(VerifyError::NotRegular { path: name.to_owned(), kind })
-}
-
-/// The entry's raw name, lossily decoded so that even a hostile name can be reported.
-fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
-    String::from_utf8_lossy(&entry.path_bytes()).into_owned()
-}
-
 type FrameDecoder<R> = zstd::stream::read::Decoder<'static, io::BufReader<io::Chain<io::Cursor<[u8; 6]>, R>>>;
 
-/// Checks the constant frame header the writer produces, then decodes exactly one zstd frame.
+/// Checks the constant frame header the writer produces, then decodes exactly one zstd frame,
+/// whose window may not exceed the writer's (so the decoder's memory is bounded whatever the
+/// frame claims).
 fn open_frame<R: Read>(mut input: R) -> Result<FrameDecoder<R>, VerifyError> {
+    let start = |cause| VerifyError::Corrupt { at: "start".into(), cause };
     let mut header = [0u8; 6];
-    input.read_exact(&mut header).map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
+    input.read_exact(&mut header).map_err(start)?;
     if header != FRAME_HEADER {
-        let source = io::Error::new(
+        let cause = io::Error::new(
             io::ErrorKind::InvalidData,
             format!("zstd frame header {header:02x?} is not the one airbundle writes {FRAME_HEADER:02x?}"),
         );
-        return Err(VerifyError::Corrupt { at: "start".into(), cause: source });
+        return Err(start(cause));
     }
-    let decoder = zstd::stream::read::Decoder::new(io::Cursor::new(header).chain(input))
-        .map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
+    let mut decoder = zstd::stream::read::Decoder::new(io::Cursor::new(header).chain(input)).map_err(start)?;
+    decoder.window_log_max(FRAME_WINDOW_LOG).map_err(start)?;
     Ok(decoder.single_frame())
 }
 
-/// Reads past the end-of-archive marker to the end of the zstd frame, so that its checksum is
-/// checked, and makes sure nothing follows the frame. Only zero padding may follow the archive.
-fn drain_to_end<R: Read>(mut rest: FrameDecoder<R>) -> Result<(), VerifyError> {
-    let corrupt = |source| VerifyError::Corrupt { at: "end of archive".into(), cause: source };
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = rest.read(&mut buf).map_err(corrupt)?;
-        if n == 0 {
-            break;
-        }
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Err(VerifyError::TrailingData);
-        }
-    }
-    let mut input = rest.finish();
-    match io::BufRead::fill_buf(&mut input).map_err(corrupt)? {
+/// After the archive (whose padding [`Archive::finish`] checked, reading the frame to its end
+/// and so checking its checksum): nothing may follow the frame.
+fn end_of_frame<R: Read>(decoder: FrameDecoder<R>) -> Result<(), VerifyError> {
+    let mut input = decoder.finish();
+    match io::BufRead::fill_buf(&mut input).map_err(|cause| VerifyError::Corrupt { at: "end of archive".into(), cause })? {
         [] => Ok(()),
-        _ => Err(VerifyError::TrailingData),
+        _ => Err(VerifyError::AfterFrame),
     }
 }
 
 /// Reads the manifest (first entry) without verifying anything, for display (`airbundle
 /// inspect`). Never use the result to decide what to trust.
 pub fn read_manifest_unverified(input: impl Read) -> Result<Manifest, VerifyError> {
-    let mut archive = tar::Archive::new(open_frame(input)?);
-    let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
-    let (bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
+    let mut archive = Archive::new(open_frame(input)?);
+    let bytes = read_small(&mut archive, MANIFEST_PATH, MAX_MANIFEST_SIZE, None)?;
     Manifest::from_slice(&bytes).map_err(VerifyError::Manifest)
 }
 
@@ -382,18 +255,14 @@ pub fn read_manifest_verified(input: impl Read, trusted: &[PublicKey]) -> Result
     if trusted.is_empty() {
         return Err(VerifyError::NoTrustedKeys);
     }
-    let mut archive = tar::Archive::new(open_frame(input)?);
-    let mut entries = archive.entries().map_err(|source| VerifyError::Corrupt { at: "start".into(), cause: source })?;
-    Ok(read_signed_manifest(&mut entries, trusted)?.0)
+    let mut archive = Archive::new(open_frame(input)?);
+    Ok(read_signed_manifest(&mut archive, trusted)?.0)
 }
 
 /// The first two entries: the manifest, checked against its signature and trusted comment.
-fn read_signed_manifest<'k, R: Read>(
-    entries: &mut tar::Entries<'_, R>,
-    trusted: &'k [PublicKey],
-) -> Result<(Manifest, &'k PublicKey), VerifyError> {
-    let (manifest_bytes, _) = read_small(entries.next(), MANIFEST_PATH, MAX_MANIFEST_SIZE, "start")?;
-    let (signature_bytes, _) = read_small(entries.next(), SIGNATURE_PATH, MAX_SIGNATURE_SIZE, MANIFEST_PATH)?;
+fn read_signed_manifest<'k, R: Read>(archive: &mut Archive<R>, trusted: &'k [PublicKey]) -> Result<(Manifest, &'k PublicKey), VerifyError> {
+    let manifest_bytes = read_small(archive, MANIFEST_PATH, MAX_MANIFEST_SIZE, None)?;
+    let signature_bytes = read_small(archive, SIGNATURE_PATH, MAX_SIGNATURE_SIZE, Some(MANIFEST_PATH))?;
     let signature = String::from_utf8_lossy(&signature_bytes);
     let (key, comment) = PublicKey::verify_with(trusted, &manifest_bytes, &signature).map_err(VerifyError::Signature)?;
     let manifest = Manifest::from_slice(&manifest_bytes).map_err(VerifyError::Manifest)?;

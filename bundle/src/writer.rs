@@ -7,6 +7,7 @@ use crate::digest::{Digest, Hasher};
 use crate::entry_path::EntryPath;
 use crate::manifest::{Entry, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
 use crate::signature::{PREHASH_LEN, Prehasher};
+use crate::ustar;
 
 /// How to compress.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +31,9 @@ pub const DEFAULT_LEVEL: i32 = 1;
 /// 51 MiB, 512 KiB 51 MiB; see BENCHMARKS.md), and 1 MiB jobs still keep every worker busy.
 const JOB_SIZE: u32 = 1 << 20;
 
-/// zstd window log of every bundle.
+/// zstd window log of every bundle: the writer's window, and the most the reader's decoder
+/// allows (`window_log_max`), so decoding never needs more than 2^23 bytes of window whatever a
+/// crafted frame claims.
 pub const FRAME_WINDOW_LOG: u32 = 23;
 
 /// The first bytes of every bundle: zstd magic, frame header descriptor (content checksum, no
@@ -68,6 +71,28 @@ pub enum WriteError {
         actual: Digest,
         /// What the source gave.
         actual_size: u64,
+    },
+    /// A name no plain ustar header holds (PAX or GNU long names would be needed).
+    #[error(
+        "bundle entry name `{path}` does not fit a ustar header (at most 100 bytes, or a `/`-split 155 + 100): shorten the image or file name"
+    )]
+    NameTooLong {
+        /// The entry.
+        path: String,
+    },
+    /// An entry too large for a ustar size field (8 GiB - 1).
+    #[error("bundle entry `{path}` is {size} bytes, more than a ustar header can hold ({})", ustar::MAX_OCTAL)]
+    TooLarge {
+        /// The entry.
+        path: String,
+        /// Its size.
+        size: u64,
+    },
+    /// An mtime (`SOURCE_DATE_EPOCH`) past what a ustar header holds.
+    #[error("mtime {mtime} (SOURCE_DATE_EPOCH) is more than a ustar header can hold ({}): pass a smaller one", ustar::MAX_OCTAL)]
+    Mtime {
+        /// The mtime.
+        mtime: u64,
     },
 }
 
@@ -169,16 +194,21 @@ fn write_entries(
         let path = path.to_owned();
         move |source| WriteError::Io { path, source }
     };
+    if options.mtime > ustar::MAX_OCTAL {
+        return Err(WriteError::Mtime { mtime: options.mtime });
+    }
     let encoder = new_encoder(out, options.level, options.workers).map_err(io_err("(zstd)"))?;
-    let mut tar = TarWriter { out: encoder, buffer: vec![0u8; COPY_BUFFER] };
-    tar.append_bytes(MANIFEST_PATH, &manifest.to_bytes(), options.mtime).map_err(io_err(MANIFEST_PATH))?;
-    tar.append_bytes(SIGNATURE_PATH, manifest_signature.as_bytes(), options.mtime).map_err(io_err(SIGNATURE_PATH))?;
+    let mut tar = TarWriter { out: encoder, buffer: vec![0u8; COPY_BUFFER], mtime: options.mtime };
+    tar.append_bytes(MANIFEST_PATH, &manifest.to_bytes())?;
+    tar.append_bytes(SIGNATURE_PATH, manifest_signature.as_bytes())?;
     for entry in &manifest.entries {
+        let path = entry.path.as_str();
+        // The header first: a name or size ustar cannot hold is refused before the source opens.
+        let header = tar.header(path, entry.size)?;
         let verified = source.verified(entry);
-        let reader = source.open(entry).map_err(io_err(entry.path.as_str()))?;
+        let reader = source.open(entry).map_err(io_err(path))?;
         let mut hasher = (!verified).then(Hasher::default);
-        let actual_size =
-            tar.append(entry.path.as_str(), entry.size, options.mtime, reader, hasher.as_mut()).map_err(io_err(entry.path.as_str()))?;
+        let actual_size = tar.append(&header, entry.size, reader, hasher.as_mut()).map_err(io_err(path))?;
         let actual = hasher.map_or(entry.sha256, Hasher::finish);
         if actual != entry.sha256 || actual_size != entry.size {
             return Err(WriteError::Mismatch {
@@ -215,36 +245,46 @@ pub fn new_encoder<W: Write>(out: W, level: i32, workers: u32) -> io::Result<zst
 /// mean a syscall and a compressor call per 8 KiB).
 const COPY_BUFFER: usize = 256 << 10;
 
-/// A minimal ustar writer: the header shape below, data, zero padding, end-of-archive marker.
+/// A minimal ustar writer: plain ustar headers ([`ustar::header`]), data, zero padding, the
+/// end-of-archive marker. It writes nothing else: no PAX or GNU extension ever.
 struct TarWriter<W> {
     out: W,
     buffer: Vec<u8>,
+    mtime: u64,
 }
 
 impl<W: Write> TarWriter<W> {
-    fn header(&mut self, path: &str, size: u64, mtime: u64) -> io::Result<()> {
-        let mut header = header(size, mtime);
-        header.set_path(path)?;
-        header.set_cksum();
-        self.out.write_all(header.as_bytes())
+    fn header(&self, path: &str, size: u64) -> Result<[u8; ustar::BLOCK], WriteError> {
+        ustar::header(path, size, ENTRY_MODE, self.mtime).map_err(|e| match e {
+            ustar::HeaderError::Name => WriteError::NameTooLong { path: path.to_owned() },
+            ustar::HeaderError::Size => WriteError::TooLarge { path: path.to_owned(), size },
+        })
     }
 
     fn pad(&mut self, size: u64) -> io::Result<()> {
-        let padding = (512 - (size % 512) as usize) % 512;
-        self.out.write_all(&[0u8; 512][..padding])
+        let padding = (ustar::BLOCK - (size % ustar::BLOCK as u64) as usize) % ustar::BLOCK;
+        self.out.write_all(&[0u8; ustar::BLOCK][..padding])
     }
 
-    fn append_bytes(&mut self, path: &str, data: &[u8], mtime: u64) -> io::Result<()> {
-        self.header(path, data.len() as u64, mtime)?;
-        self.out.write_all(data)?;
-        self.pad(data.len() as u64)
+    fn append_bytes(&mut self, path: &str, data: &[u8]) -> Result<(), WriteError> {
+        let header = self.header(path, data.len() as u64)?;
+        let io = |source| WriteError::Io { path: path.to_owned(), source };
+        self.out.write_all(&header).map_err(io)?;
+        self.out.write_all(data).map_err(io)?;
+        self.pad(data.len() as u64).map_err(io)
     }
 
-    /// Writes an entry of `size` bytes from `reader`, hashing into `hasher` if given. Returns
-    /// how many bytes the reader had (up to `size`); short sources are zero-filled so the
-    /// archive stays well-formed, and reported to the caller as a mismatch.
-    fn append(&mut self, path: &str, size: u64, mtime: u64, mut reader: impl Read, mut hasher: Option<&mut Hasher>) -> io::Result<u64> {
-        self.header(path, size, mtime)?;
+    /// Writes an entry of `size` bytes from `reader` under `header`, hashing into `hasher` if
+    /// given. Returns how many bytes the reader had (up to `size`); short sources are
+    /// zero-filled so the archive stays well-formed, and reported to the caller as a mismatch.
+    fn append(
+        &mut self,
+        header: &[u8; ustar::BLOCK],
+        size: u64,
+        mut reader: impl Read,
+        mut hasher: Option<&mut Hasher>,
+    ) -> io::Result<u64> {
+        self.out.write_all(header)?;
         let mut copied = 0u64;
         while copied < size {
             let want = (size - copied).min(self.buffer.len() as u64) as usize;
@@ -272,19 +312,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes the end-of-archive marker (two zero blocks) and returns the output.
     fn finish(mut self) -> io::Result<W> {
-        self.out.write_all(&[0u8; 1024])?;
+        self.out.write_all(&[0u8; 2 * ustar::BLOCK])?;
         Ok(self.out)
     }
-}
-
-/// The one header shape every entry has: regular file, 0644, root-owned, fixed mtime, no names.
-fn header(size: u64, mtime: u64) -> tar::Header {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(size);
-    header.set_mode(ENTRY_MODE);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(mtime);
-    header
 }

@@ -2,7 +2,9 @@
 //! was wrong; the pristine bundle verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod crafted;
 mod tamper;
+mod writer;
 
 use std::io::{Read, Write};
 
@@ -56,7 +58,7 @@ pub fn manifest_for(files: &[(String, Vec<u8>)]) -> Manifest {
     }
 }
 
-struct MemorySource(Vec<(String, Vec<u8>)>);
+pub struct MemorySource(pub Vec<(String, Vec<u8>)>);
 
 impl EntrySource for MemorySource {
     fn open(&mut self, entry: &Entry) -> std::io::Result<Box<dyn Read + '_>> {
@@ -77,7 +79,8 @@ pub fn pristine_signed(keys: &Keys) -> (Vec<u8>, String) {
     let signature = keys.secret.sign(&manifest.to_bytes()[..], &manifest.trusted_comment()).unwrap();
     let options = WriterOptions { level: 3, workers: 1, mtime: 0 };
     let (out, prehash) = bundle::write_bundle(Vec::new(), options, &manifest, &signature, &mut MemorySource(files)).unwrap();
-    let file_signature = keys.secret.sign_prehashed(&prehash, "airbundle file=x.tar.zst kubernetes=v1.31.2 arch=amd64");
+    let file_signature =
+        keys.secret.sign_prehashed(&prehash, "airbundle file=kubernetes-v1.31.2-linux-amd64.tar.zst kubernetes=v1.31.2 arch=amd64");
     (out, file_signature)
 }
 

@@ -1,7 +1,7 @@
 //! The mutation corpus.
 
 use bundle::VerifyError;
-use bundle::manifest::MANIFEST_PATH;
+use bundle::manifest::{MANIFEST_PATH, MAX_MANIFEST_SIZE};
 
 use crate::{Raw, body, contents, craft, head, keys, manifest_for, pristine, pristine_signed, verify, verify_file};
 
@@ -66,7 +66,19 @@ fn detached_signature_of_another_file_or_key_is_refused() {
     let err = verify_file(&good, std::slice::from_ref(&k.public), &foreign).unwrap_err();
     assert!(matches!(err, VerifyError::FileSignature(_)), "{err}");
     let wrong_comment = k.secret.sign(&good[..], "airbundle file=x kubernetes=v1.31.2 arch=arm64").unwrap();
-    assert!(matches!(verify_file(&good, std::slice::from_ref(&k.public), &wrong_comment), Err(VerifyError::CommentMismatch { .. })));
+    assert!(matches!(verify_file(&good, std::slice::from_ref(&k.public), &wrong_comment), Err(VerifyError::FileCommentMismatch { .. })));
+    // The comment must be exactly what airbundle signs: nothing before it, nothing after it.
+    let exact = "airbundle file=kubernetes-v1.31.2-linux-amd64.tar.zst kubernetes=v1.31.2 arch=amd64";
+    for comment in [format!("unrelated {exact}"), format!("{exact} extra"), "kubernetes=v1.31.2 arch=amd64".to_owned()] {
+        let signature = k.secret.sign(&good[..], &comment).unwrap();
+        let err = verify_file(&good, std::slice::from_ref(&k.public), &signature).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the bundle file's detached signature (.minisig): trusted comment `{comment}` is not the one airbundle signs (`{exact}`)"
+            ),
+        );
+    }
     verify_file(&good, std::slice::from_ref(&k.public), &file_signature).unwrap();
 }
 
@@ -88,7 +100,9 @@ fn data_after_the_archive_is_refused() {
     let k = keys();
     let mut bad = pristine(&k);
     bad.extend_from_slice(b"garbage");
-    refused(&bad, &k);
+    let err = refused(&bad, &k);
+    assert!(matches!(err, VerifyError::AfterFrame), "{err:?}");
+    assert_eq!(err.to_string(), "bundle has data after its zstd frame: a bundle is exactly one zstd frame");
 }
 
 #[test]
@@ -217,7 +231,16 @@ fn re_signed_comment_must_match_the_manifest() {
 fn oversized_manifest_is_refused_before_reading_it() {
     let k = keys();
     let entries = vec![Raw { header_size: Some(1 << 30), ..Raw::file(MANIFEST_PATH, b"") }];
-    assert!(matches!(refused(&craft(&entries), &k), VerifyError::TooLarge { .. } | VerifyError::Corrupt { .. }));
+    let err = refused(&craft(&entries), &k);
+    assert!(
+        matches!(&err, VerifyError::TooLarge { path, size, limit } if path == MANIFEST_PATH && *size == 1 << 30 && *limit == MAX_MANIFEST_SIZE),
+        "{err:?}"
+    );
+    // The largest size a ustar header can declare, on the signature entry.
+    let mut entries = head(&k, &manifest_for(&contents()));
+    entries[1].header_size = Some(0o77777777777);
+    let err = refused(&craft(&entries), &k);
+    assert_eq!(err.to_string(), "bundle entry `airbundle.json.minisig` is 8589934591 bytes, more than the 4096 allowed");
 }
 
 #[test]

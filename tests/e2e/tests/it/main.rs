@@ -4,6 +4,7 @@
 
 mod apply;
 mod corpus;
+mod crafted;
 mod import;
 mod init;
 mod interop;
