@@ -444,23 +444,16 @@ async fn cri_findings(cfg: &InitConfig, images: &[bundle::Image]) -> Vec<preflig
     if let Err(e) = cri.version().await {
         return vec![error("CRI", format!("container runtime at {} does not answer CRI calls: {e}", cfg.cri_socket))];
     }
-    let mut missing = Vec::new();
-    for image in images {
-        match cri.image_id(&image.name).await {
-            Ok(Some(_)) => {}
-            Ok(None) => missing.push(image.name.clone()),
-            Err(e) => return vec![error("ImagePull", e.to_string())],
-        }
-    }
-    if missing.is_empty() {
+    let not_held = match runtime::cri::held(&mut cri, images).await {
+        Ok(answers) => runtime::cri::not_held(&answers),
+        Err(e) => return vec![error("ImagePull", e.to_string())],
+    };
+    if not_held.is_empty() {
         return vec![];
     }
     vec![error(
         "ImagePull",
-        format!(
-            "the runtime lacks {} and nothing may be pulled: run `airadm images import` (or drop `import` from --skip-phases)",
-            missing.join(", ")
-        ),
+        format!("the runtime lacks {not_held} and nothing may be pulled: run `airadm images import` (or drop `import` from --skip-phases)"),
     )]
 }
 

@@ -29,9 +29,12 @@ pub enum PrintCommand {
 /// `airadm config print init-defaults`.
 #[derive(Debug, Args)]
 pub struct InitDefaultsArgs {
-    /// Take kubernetesVersion and imageRepository from this bundle.
+    /// Take kubernetesVersion and imageRepository from this bundle (its signature checked).
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
+    #[arg(long = "trusted-key")]
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 /// `airadm config images …`.
@@ -44,9 +47,12 @@ pub enum ConfigImagesCommand {
 /// `airadm config images list`.
 #[derive(Debug, Args)]
 pub struct ConfigImagesListArgs {
-    /// The bundle.
+    /// The bundle (its signature checked).
     #[arg(long)]
     pub bundle: PathBuf,
+    /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
+    #[arg(long = "trusted-key")]
+    pub trusted_keys: Vec<PathBuf>,
     /// kubeadm config file: an external etcd drops etcd, `dns.disabled` CoreDNS, `proxy.disabled` kube-proxy.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -57,13 +63,13 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ConfigCommand::Print(PrintCommand::InitDefaults(args)) => {
-            let manifest = args.bundle.as_deref().map(super::manifest_unverified).transpose()?;
+            let manifest = args.bundle.as_deref().map(|b| super::manifest_verified(b, &args.trusted_keys)).transpose()?;
             let version = manifest.as_ref().map(|m| m.kubernetes_version.as_str());
             let repository = manifest.as_ref().map(|m| m.image_repository.as_str());
             write!(out, "{}", config::init_defaults_yaml(version, repository)?)?;
         }
         ConfigCommand::Images(ConfigImagesCommand::List(args)) => {
-            let manifest = super::manifest_unverified(&args.bundle)?;
+            let manifest = super::manifest_verified(&args.bundle, &args.trusted_keys)?;
             let docs = match &args.config {
                 Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?,
                 None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },

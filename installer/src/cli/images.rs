@@ -8,7 +8,7 @@ use indicatif::HumanBytes;
 
 use super::{ImagesCheckArgs, ImagesImportArgs, ImagesListArgs};
 use crate::import::{self, ImportOptions};
-use crate::runtime::{self, cri::Cri};
+use crate::runtime::{self, cri, cri::Cri};
 use crate::trusted_keys;
 
 /// `airadm images import`.
@@ -79,27 +79,29 @@ pub fn list(args: ImagesListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `airadm images check`: which bundle images the runtime shows over CRI; fails if one is missing.
+/// `airadm images check`: whether the runtime holds each bundle image (by image id, over CRI);
+/// fails if one is missing or another image has its name.
 pub async fn check(args: ImagesCheckArgs) -> anyhow::Result<()> {
-    let manifest = super::manifest_unverified(&args.bundle)?;
+    let manifest = super::manifest_verified(&args.bundle, &args.trusted_keys)?;
     let socket = runtime::socket_path(args.cri_socket.as_deref(), Path::new("/"))?;
     let channel = containerd_client::connect(&socket)
         .await
         .with_context(|| format!("container runtime socket `{}` does not answer", socket.display()))?;
     let mut cri = Cri::new(channel);
-    let mut missing = Vec::new();
+    let answers = cri::held(&mut cri, &manifest.images).await?;
     let mut out = std::io::stdout().lock();
-    for image in &manifest.images {
-        let id = cri.image_id(&image.name).await?;
-        writeln!(out, "{:<56} {}", image.name, if id.is_some() { "present" } else { "MISSING" })?;
-        if id.is_none() {
-            missing.push(image.name.clone());
-        }
+    for (image, held) in &answers {
+        let status = match held {
+            cri::Held::Same => "present".to_owned(),
+            cri::Held::Missing => "MISSING".to_owned(),
+            cri::Held::Other(id) => format!("NOT MATCHING: the runtime's is {id}, the bundle's {}", image.config),
+        };
+        writeln!(out, "{:<56} {status}", image.name)?;
     }
+    let not_held = cri::not_held(&answers);
     anyhow::ensure!(
-        missing.is_empty(),
-        "the runtime lacks {}: run `airadm images import --bundle {}`",
-        missing.join(", "),
+        not_held.is_empty(),
+        "the runtime does not hold {not_held} as the bundle has them: run `airadm images import --bundle {}`",
         args.bundle.display()
     );
     Ok(())

@@ -26,6 +26,15 @@ pub fn log_filter(text: &str, from_env: bool) -> anyhow::Result<tracing_subscrib
     })
 }
 
+/// A bundle's manifest with its signature checked against `--trusted-key` (default: the keys in
+/// /etc/airadm/trusted-keys): what `images check` and `config …` trust. The blobs are not read.
+pub fn manifest_verified(bundle: &std::path::Path, trusted_keys: &[PathBuf]) -> anyhow::Result<bundle::Manifest> {
+    use anyhow::Context as _;
+    let keys = crate::trusted_keys::load(trusted_keys, std::path::Path::new(crate::trusted_keys::TRUSTED_KEYS_DIR))?;
+    bundle::reader::read_manifest_verified(std::io::BufReader::new(fs_err::File::open(bundle)?), &keys)
+        .with_context(|| format!("`{}`", bundle.display()))
+}
+
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
 #[derive(Debug, Parser)]
 #[command(name = "airadm", version, about)]
@@ -122,6 +131,9 @@ pub struct ImagesCheckArgs {
     /// The bundle (.tar.zst).
     #[arg(long)]
     pub bundle: PathBuf,
+    /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
+    #[arg(long = "trusted-key")]
+    pub trusted_keys: Vec<PathBuf>,
     /// CRI endpoint (default: the one of kubeadm's known sockets that exists).
     #[arg(long)]
     pub cri_socket: Option<String>,

@@ -240,13 +240,10 @@ pub(crate) fn open_bundle(options: &ImportOptions) -> Result<(Box<dyn Read + Sen
     Ok((Box::new(step.reader(file)), step))
 }
 
-/// Asks the runtime over CRI for every bundle image; fails naming those the kubelet would not see.
+/// Asks the runtime over CRI for every bundle image; fails naming those the kubelet would not
+/// see as the bundle has them.
 pub(crate) async fn check_visible(cri: &mut Cri, manifest: &Manifest) -> Result<(), ImportError> {
-    let mut missing = Vec::new();
-    for image in &manifest.images {
-        if cri.image_id(&image.name).await?.is_none() {
-            missing.push(image.name.clone());
-        }
-    }
-    if missing.is_empty() { Ok(()) } else { Err(ImportError::NotVisible(missing.join(", "))) }
+    let answers = crate::runtime::cri::held(cri, &manifest.images).await?;
+    let not_held = crate::runtime::cri::not_held(&answers);
+    if not_held.is_empty() { Ok(()) } else { Err(ImportError::NotVisible(not_held)) }
 }

@@ -83,6 +83,52 @@ impl Cri {
     }
 }
 
+/// What the runtime holds under a bundle image's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// The bundle's image: same image id (config digest).
+    Same,
+    /// Nothing under that name.
+    Missing,
+    /// Another image under that name: the runtime's image id.
+    Other(String),
+}
+
+/// `image` against the id the runtime reports for its name. containerd and cri-dockerd report
+/// `sha256:<config>`, CRI-O the bare hex of the config digest.
+pub fn compare(image: &bundle::Image, id: Option<&str>) -> Held {
+    match id {
+        None => Held::Missing,
+        Some(id) if id.strip_prefix("sha256:").unwrap_or(id) == image.config.hex() => Held::Same,
+        Some(id) => Held::Other(id.to_owned()),
+    }
+}
+
+/// Does the runtime hold each image of this bundle: asked over CRI by name, compared by image
+/// id (what the image is), not only by name. One answer per image, in order.
+pub async fn held<'i>(cri: &mut Cri, images: &'i [bundle::Image]) -> Result<Vec<(&'i bundle::Image, Held)>, CriError> {
+    let mut answers = Vec::new();
+    for image in images {
+        let id = cri.image_id(&image.name).await?;
+        answers.push((image, compare(image, id.as_deref())));
+    }
+    Ok(answers)
+}
+
+/// The images not held as the bundle has them, for an error: `name (missing)`,
+/// `name (the runtime's is ID)`; empty when every image is held.
+pub fn not_held(answers: &[(&bundle::Image, Held)]) -> String {
+    answers
+        .iter()
+        .filter_map(|(image, held)| match held {
+            Held::Same => None,
+            Held::Missing => Some(format!("{} (missing)", image.name)),
+            Held::Other(id) => Some(format!("{} (the runtime's is {id}, the bundle's {})", image.name, image.config)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The `config` of a verbose `Status`'s info: `None` only when the runtime reports none.
 fn reported_config(info: &std::collections::HashMap<String, String>) -> Result<Option<serde_json::Value>, CriError> {
     info.get("config").map(|c| serde_json::from_str(c)).transpose().map_err(|source| CriError::Config { source })
@@ -108,6 +154,33 @@ pub fn snapshotter(config: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    #[test]
+    fn images_are_compared_by_config_digest_in_each_runtimes_spelling() {
+        let config = bundle::Digest::of(b"config");
+        let image = bundle::Image {
+            name: "registry.k8s.io/pause:3.10".into(),
+            component: "pause".into(),
+            digest: bundle::Digest::of(b"manifest"),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platform: bundle::Platform { os: "linux".into(), architecture: "amd64".into(), variant: None },
+            index_digest: None,
+            oci_index: None,
+            config,
+            layers: vec![],
+            size: 1,
+        };
+        assert_eq!(super::compare(&image, Some(&config.to_string())), super::Held::Same);
+        assert_eq!(super::compare(&image, Some(&config.hex())), super::Held::Same);
+        assert_eq!(super::compare(&image, None), super::Held::Missing);
+        let other = bundle::Digest::of(b"other").to_string();
+        assert_eq!(super::compare(&image, Some(&other)), super::Held::Other(other.clone()));
+        let answers = [(&image, super::Held::Other(other.clone())), (&image, super::Held::Missing), (&image, super::Held::Same)];
+        assert_eq!(
+            super::not_held(&answers),
+            format!("registry.k8s.io/pause:3.10 (the runtime's is {other}, the bundle's {config}), registry.k8s.io/pause:3.10 (missing)")
+        );
+    }
 
     #[test]
     fn a_reported_config_that_is_not_json_is_an_error_and_only_an_absent_one_is_none() {

@@ -49,12 +49,46 @@ fn imports_every_image_complete_unpacked_and_pinned_and_reimport_changes_nothing
     }
     let check = ctd.ctr_ok(&["images", "check"]);
     assert_eq!(check.lines().skip(1).filter(|l| l.contains("complete") && l.trim_end().ends_with("true")).count(), 14, "{check}");
-    // The CRI view, as the kubelet has it.
-    let cri = run_ok(
-        airadm().args(["images", "check", "--bundle"]).arg(&bundle).arg("--cri-socket").arg(format!("unix://{}", ctd.socket().display())),
-    );
+    // The CRI view, as the kubelet has it; the bundle's signature checked first.
+    let check = |key: &Path| {
+        let mut cmd = airadm();
+        cmd.args(["images", "check", "--bundle"])
+            .arg(&bundle)
+            .arg("--trusted-key")
+            .arg(key)
+            .arg("--cri-socket")
+            .arg(format!("unix://{}", ctd.socket().display()));
+        cmd
+    };
+    let cri = run_ok(check(&public));
     assert_eq!(cri.lines().filter(|l| l.ends_with("present")).count(), 7, "{cri}");
+    let (_, other) = w.keygen("other");
+    let err = run_fails(check(&other));
+    assert!(err.contains("not a trusted key") && err.lines().count() == 1, "{err}");
     assert!(ctd.ctr_ok(&["leases", "ls", "-q"]).trim().is_empty(), "lease left behind");
+
+    // A name that points at another image is not the bundle's image.
+    let pause = m.images.iter().find(|i| i.component == "pause").unwrap();
+    let etcd = m.images.iter().find(|i| i.component == "etcd").unwrap();
+    ctd.ctr_ok(&["images", "rm", &pause.name]);
+    ctd.ctr_ok(&["images", "tag", &etcd.name, &pause.name]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let out = loop {
+        // The CRI plugin learns of the new record from containerd's events.
+        let out = testkit::run(check(&public));
+        if !out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with(&format!("{} ", pause.name))).unwrap();
+    assert!(line.ends_with(&format!("NOT MATCHING: the runtime's is {}, the bundle's {}", etcd.config, pause.config)), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.ends_with("present")).count(), 6, "{stdout}");
+    assert!(stderr.contains(&format!("the runtime does not hold {} (the runtime's is {}", pause.name, etcd.config)), "{stderr}");
+    // Imported again: named as the bundle has it.
+    run_ok(import(&bundle, &public, &ctd, &[]));
+    assert_eq!(run_ok(check(&public)).lines().filter(|l| l.ends_with("present")).count(), 7);
 
     let content_before = ctd.ctr_ok(&["content", "ls", "-q"]);
     let again = run_ok(import(&bundle, &public, &ctd, &[]));

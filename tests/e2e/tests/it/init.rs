@@ -215,10 +215,14 @@ fn dry_run_and_bad_config_change_nothing() {
     assert_eq!(fs_err::read_dir(&rootfs).unwrap().count(), 0);
     assert!(ctd.ctr_ok(&["images", "ls", "-q"]).trim().is_empty());
 
-    // kubeadm's config commands.
-    let defaults = run_ok(airadm().args(["config", "print", "init-defaults", "--bundle"]).arg(&bundle));
+    // kubeadm's config commands: the bundle's signature is checked (another key: refused).
+    for command in [&["config", "print", "init-defaults"][..], &["config", "images", "list"]] {
+        let err = run_fails(airadm().args(command).arg("--bundle").arg(&bundle).arg("--trusted-key").arg(&other));
+        assert!(err.contains("not a trusted key") && err.lines().count() == 1, "{command:?}: {err}");
+    }
+    let defaults = run_ok(airadm().args(["config", "print", "init-defaults", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public));
     assert!(defaults.contains("kind: InitConfiguration") && defaults.contains("kubernetesVersion: v1.31.2"), "{defaults}");
-    let images = run_ok(airadm().args(["config", "images", "list", "--bundle"]).arg(&bundle));
+    let images = run_ok(airadm().args(["config", "images", "list", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public));
     assert_eq!(
         images.lines().collect::<Vec<_>>(),
         [
