@@ -8,6 +8,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use installer::kubeadm::config::{self, ComponentImages, HostFacts, InitFlags};
@@ -178,4 +179,60 @@ fn a_bad_patch_fails_naming_the_file() {
     let err = staticpod::write_manifests(&cfg, &Root::new(root_dir.path()), "all", false, &[]).unwrap_err();
     let chain = format!("{err}: {}", std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default());
     assert!(chain.contains("kube-apiserver+json.yaml") && chain.contains("kube-apiserver"), "{chain}");
+}
+
+/// The golden files are not evidence by themselves (they are blessed from our own output): each
+/// one must be what real kubeadm of the case's minor writes for the same config file on a host
+/// with the same CA directories (`kubeadm init phase control-plane all` and `etcd local` with
+/// `--dry-run`, chrooted; see `testkit::reference`). The etcd image tag is the one exception:
+/// airadm takes it from the bundle's catalog entry (the case's `# etcd:`), kubeadm from its own
+/// constants for its own patch release, so kubeadm's tag is replaced by the case's first.
+#[test]
+fn golden_manifests_are_what_real_kubeadm_writes() {
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for name in CASES {
+        let case = Case::load(name);
+        let release = testkit::reference::release(case.version.minor);
+        let kubeadm = testkit::reference::binary(release, "kubeadm");
+        let config = testkit::reference::with_kubernetes_version(&case.yaml, &case.version.text);
+        let patches = case.yaml.contains("patches:");
+        let mut written = BTreeMap::new();
+        for phase in [&["control-plane", "all"][..], &["etcd", "local"]] {
+            let run = testkit::reference::kubeadm_init_phase(
+                &kubeadm,
+                phase,
+                &config,
+                &case.host_paths,
+                &case.env,
+                patches.then_some(case.dir.as_path()),
+            );
+            written.extend(run.files);
+        }
+        for (file, text) in &mut written {
+            if let Some(image) = text.lines().find(|l| l.trim_start().starts_with("image: registry.k8s.io/etcd:")).map(str::to_owned) {
+                let indent = &image[..image.find("image").unwrap()];
+                *text = text.replace(&image, &format!("{indent}image: registry.k8s.io/etcd:{}", case.etcd));
+            }
+        }
+        let expected = case.dir.join("expected");
+        for (file, text) in &written {
+            match fs_err::read_to_string(expected.join(file)) {
+                Ok(golden) if &golden == text => compared += 1,
+                Ok(golden) => failures.push(format!("{name}/{file} ({release}): {}", testkit::golden::first_difference(text, &golden))),
+                Err(_) => failures.push(format!("{name}/{file}: kubeadm {release} writes it, the golden files lack it")),
+            }
+        }
+        let goldens = fs_err::read_dir(&expected).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+        for file in goldens.filter(|f| f.ends_with(".yaml") && !written.contains_key(f)) {
+            failures.push(format!("{name}/{file}: in the golden files, kubeadm {release} does not write it"));
+        }
+    }
+    assert!(failures.is_empty(), "golden files differ from real kubeadm:\n{}", failures.join("\n"));
+    let goldens: usize = CASES
+        .iter()
+        .map(|n| Case::load(n).dir.join("expected"))
+        .map(|d| fs_err::read_dir(d).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "yaml")).count())
+        .sum();
+    assert_eq!(compared, goldens, "every golden manifest was compared");
 }

@@ -6,7 +6,7 @@
 # busybox base layer plus a gzip layer of real Go binaries shipped by Debian packages (etcd,
 # containerd, runc, skopeo, docker-registry, podman, kubectl, ...). Each side runs ROUNDS times,
 # alternating, from a cold cache; the table reports the median run of each, measured with
-# /usr/bin/time -v (wall, user+sys CPU, peak RSS). Usage: tests/bench/build.sh [ROUNDS]
+# /usr/bin/time -v (wall, user+sys CPU, peak RSS). Usage: [BASELINE_AIRBUNDLE=PATH] tests/bench/build.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/registry.sh
@@ -68,6 +68,14 @@ for round in $(seq "$ROUNDS"); do
   measure airbundle "$T/ours/kubernetes-v1.31.2-linux-amd64.tar.zst" \
     "$BIN/airbundle" build --kubernetes-version v1.31.2 --arch amd64 --mirror "$REG" --plain-http \
       --signing-key "$T/bench.key" --output-dir "$T/ours" --cache-dir "$T/cache" --zstd-level "$LEVEL" --quiet
+  # BASELINE_AIRBUNDLE=PATH: an earlier airbundle (e.g. built from the previous commit) in the
+  # same run, cold cache too, so that a change is compared on the same data and machine state.
+  if [ -n "${BASELINE_AIRBUNDLE:-}" ]; then
+    rm -rf "$T/ours" "$T/cache"
+    measure airbundle-baseline "$T/ours/kubernetes-v1.31.2-linux-amd64.tar.zst" \
+      "$BASELINE_AIRBUNDLE" build --kubernetes-version v1.31.2 --arch amd64 --mirror "$REG" --plain-http \
+        --signing-key "$T/bench.key" --output-dir "$T/ours" --cache-dir "$T/cache" --zstd-level "$LEVEL" --quiet
+  fi
 done
 rm -rf "$T/ours"
 measure airbundle-warm-cache "$T/ours/kubernetes-v1.31.2-linux-amd64.tar.zst" \

@@ -4,6 +4,7 @@
 mod auth;
 mod build;
 mod faults;
+mod kubeadm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

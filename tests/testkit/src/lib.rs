@@ -11,6 +11,7 @@ pub mod image;
 pub mod oci_tree;
 pub mod proxy;
 pub mod rawtar;
+pub mod reference;
 pub mod registry;
 
 use std::borrow::BorrowMut;

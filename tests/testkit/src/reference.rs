@@ -1,0 +1,142 @@
+//! The reference toolchain: Kubernetes' own binaries built from the Go module proxy by
+//! `tests/reference/build.sh` (cached per machine), and real kubeadm run on a test's input so
+//! that its output can be compared with ours.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The Kubernetes release of each minor the differential tests build and run: the newest patch
+/// the module proxy serves. kubeadm renders by its own version (kubeadm v1.34 writes named probe
+/// ports even for a v1.33 control plane), so a case is compared with kubeadm of its own minor.
+pub const RELEASES: &[&str] = &["v1.31.14", "v1.32.13", "v1.33.13", "v1.34.4", "v1.35.4", "v1.36.3", "v1.37.2"];
+
+/// The reference release of minor `1.MINOR`.
+pub fn release(minor: u32) -> &'static str {
+    let prefix = format!("v1.{minor}.");
+    RELEASES.iter().find(|r| r.starts_with(&prefix)).unwrap_or_else(|| panic!("no reference release of v1.{minor}: add it to RELEASES"))
+}
+
+/// Builds (once per machine) and returns the reference `command` of Kubernetes `version`.
+pub fn binary(version: &str, command: &str) -> PathBuf {
+    // One build at a time: tests run in parallel threads, the Go build cache copes, but two
+    // builds of the same command would race on the output file.
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    crate::require("go", "golang (Go 1.24 or later, with the module proxy)");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reference/build.sh");
+    let out = crate::run_ok(Command::new("bash").arg(&script).arg(version).arg(command));
+    let dir = PathBuf::from(out.lines().last().expect("build.sh prints the cache directory").trim());
+    let bin = dir.join("bin").join(command);
+    assert!(bin.is_file(), "{} did not produce {}", script.display(), bin.display());
+    bin
+}
+
+/// What real kubeadm wrote for one dry-run phase.
+pub struct DryRun {
+    /// File name → contents of every file kubeadm wrote into its dry-run directory.
+    pub files: BTreeMap<String, String>,
+    /// Its standard output.
+    pub stdout: String,
+}
+
+/// Runs `kubeadm init phase PHASE… --config CONFIG --dry-run` chrooted into a fresh directory
+/// holding only `host_dirs` (the host paths kubeadm probes, e.g. CA certificate directories), so
+/// that what kubeadm sees of the host is what the test chose; `env` is its whole environment.
+/// `with_dir`'s files are copied into the chroot's `/` (kubeadm's working directory there), for
+/// a config's relative paths such as `patches.directory`.
+pub fn kubeadm_init_phase(
+    kubeadm: &Path,
+    phase: &[&str],
+    config: &str,
+    host_dirs: &[String],
+    env: &[(String, String)],
+    with_dir: Option<&Path>,
+) -> DryRun {
+    let root = tempfile::tempdir().unwrap();
+    if let Some(dir) = with_dir {
+        copy_tree(dir, root.path());
+    }
+    for dir in host_dirs {
+        fs_err::create_dir_all(root.path().join(dir.trim_start_matches('/'))).unwrap();
+    }
+    fs_err::create_dir_all(root.path().join("out")).unwrap();
+    fs_err::create_dir_all(root.path().join("tmp")).unwrap();
+    fs_err::write(root.path().join("config.yaml"), config).unwrap();
+    // Hard link when on the same file system (the cache usually is), else copy.
+    let inside = root.path().join("kubeadm");
+    if fs_err::hard_link(kubeadm, &inside).is_err() {
+        fs_err::copy(kubeadm, &inside).unwrap();
+    }
+    let mut cmd = Command::new("/usr/sbin/chroot");
+    cmd.arg(root.path()).arg("/kubeadm").args(["init", "phase"]).args(phase);
+    cmd.args(["--config", "/config.yaml", "--dry-run"]).env_clear().env("KUBEADM_INIT_DRYRUN_DIR", "/out").env("PATH", "/");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let stdout = crate::run_ok(&mut cmd);
+    let mut files = BTreeMap::new();
+    for entry in fs_err::read_dir(root.path().join("out")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.insert(path.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&path).unwrap());
+        }
+    }
+    DryRun { files, stdout }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs_err::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs_err::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `config` with `kubernetesVersion: VERSION` set in its ClusterConfiguration (one is appended,
+/// of the InitConfiguration's apiVersion, when there is none): kubeadm takes the version from the
+/// config file, airadm from the bundle.
+pub fn with_kubernetes_version(config: &str, version: &str) -> String {
+    let docs: Vec<&str> = config.split("\n---\n").collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut found = false;
+    for doc in &docs {
+        if doc.lines().any(|l| l == "kind: ClusterConfiguration") {
+            found = true;
+            let lines: Vec<&str> = doc.lines().filter(|l| !l.starts_with("kubernetesVersion:")).collect();
+            out.push(format!("{}\nkubernetesVersion: {version}", lines.join("\n")));
+        } else {
+            out.push((*doc).to_owned());
+        }
+    }
+    if !found {
+        let api = config.lines().find_map(|l| l.strip_prefix("apiVersion: kubeadm.k8s.io/")).unwrap_or("v1beta4");
+        out.push(format!("apiVersion: kubeadm.k8s.io/{api}\nkind: ClusterConfiguration\nkubernetesVersion: {version}"));
+    }
+    out.join("\n---\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_kubernetes_version;
+
+    #[test]
+    fn the_version_goes_into_the_cluster_configuration() {
+        let init = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration";
+        assert_eq!(
+            with_kubernetes_version(init, "v1.34.1"),
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.1\n"
+        );
+        let both = "kind: InitConfiguration\n---\nkind: ClusterConfiguration\nkubernetesVersion: v1.0.0\nnetworking: {}";
+        assert_eq!(
+            with_kubernetes_version(both, "v1.34.1"),
+            "kind: InitConfiguration\n---\nkind: ClusterConfiguration\nnetworking: {}\nkubernetesVersion: v1.34.1\n"
+        );
+    }
+}
