@@ -8,9 +8,10 @@ use std::process::Command;
 use std::sync::Mutex;
 
 /// The Kubernetes release of each minor the differential tests build and run: the newest patch
-/// the module proxy serves. kubeadm renders by its own version (kubeadm v1.34 writes named probe
+/// the module proxy serves whole (v1.31.14's k8s.io/kube-proxy v0.31.14 is refused by it, so v1.31
+/// is v1.31.0). kubeadm renders by its own version (kubeadm v1.34 writes named probe
 /// ports even for a v1.33 control plane), so a case is compared with kubeadm of its own minor.
-pub const RELEASES: &[&str] = &["v1.31.14", "v1.32.13", "v1.33.13", "v1.34.4", "v1.35.4", "v1.36.3", "v1.37.2"];
+pub const RELEASES: &[&str] = &["v1.31.0", "v1.32.13", "v1.33.13", "v1.34.4", "v1.35.4", "v1.36.3", "v1.37.2"];
 
 /// The reference release of minor `1.MINOR`.
 pub fn release(minor: u32) -> &'static str {
