@@ -15,10 +15,10 @@ mod tests;
 use bundle::kubeadm::{Arg, EnvVar};
 use serde_json::{Map, Value, json};
 
-use super::InitConfig;
 use super::config::defaults::MANIFESTS_DIR;
 use super::files::{PRIVATE, Root};
 use super::patches::{self, PatchError, Patches};
+use super::{InitConfig, Version};
 
 pub use super::yaml::to_yaml;
 pub use controlplane::control_plane_pods;
@@ -281,13 +281,10 @@ fn volume_mount(name: &str, path: &str, read_only: bool) -> Value {
     mount
 }
 
-/// `kubeadmutil.ArgumentsToCommand`: overrides replace every base argument of the same name;
-/// the result is sorted by name, then value.
-fn arguments_to_command(binary: &str, base: &[Arg], overrides: &[Arg]) -> Vec<String> {
-    let mut args: Vec<&Arg> = overrides.iter().collect();
-    args.extend(base.iter().filter(|b| !overrides.iter().any(|o| o.name == b.name)));
-    args.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.value.cmp(&b.value)));
-    std::iter::once(binary.to_owned()).chain(args.iter().map(|a| format!("--{}={}", a.name, a.value))).collect()
+/// `kubeadmutil.ArgumentsToCommand` behind the binary's name (see
+/// [`crate::kubeadm::kubelet::arguments_to_command`] for the order, which depends on `version`).
+fn arguments_to_command(version: &Version, binary: &str, base: &[Arg], overrides: &[Arg]) -> Vec<String> {
+    std::iter::once(binary.to_owned()).chain(crate::kubeadm::kubelet::arguments_to_command(version, base, overrides)).collect()
 }
 
 /// `kubeadmapi.SetArgValues(args, name, value, 1)` for our unique defaults: replace or append.

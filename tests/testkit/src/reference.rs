@@ -77,11 +77,17 @@ pub fn kubeadm_init_phase(
         cmd.env(name, value);
     }
     let stdout = crate::run_ok(&mut cmd);
+    // kubeadm v1.31 makes a temp dir of its own below KUBEADM_INIT_DRYRUN_DIR: walk the tree.
     let mut files = BTreeMap::new();
-    for entry in fs_err::read_dir(root.path().join("out")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            files.insert(path.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&path).unwrap());
+    let mut dirs = vec![root.path().join("out")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.insert(path.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&path).unwrap());
+            }
         }
     }
     DryRun { files, stdout }

@@ -175,7 +175,7 @@ pub(crate) fn apiserver_command(cfg: &InitConfig) -> Vec<String> {
     if last_arg(extra_args, "authorization-config").is_none() {
         set_arg(&mut args, "authorization-mode", authz_modes(last_arg(extra_args, "authorization-mode").unwrap_or_default()));
     }
-    arguments_to_command(KUBE_APISERVER, &args, extra_args)
+    arguments_to_command(&cfg.version, KUBE_APISERVER, &args, extra_args)
 }
 
 /// `getAuthzModes`: the user's valid modes in their order, else `Node,RBAC`.
@@ -219,7 +219,7 @@ pub(crate) fn controller_manager_command(cfg: &InitConfig, external_ca: bool) ->
     if !cfg.cluster_name.is_empty() {
         set_arg(&mut args, "cluster-name", cfg.cluster_name.clone());
     }
-    arguments_to_command(KUBE_CONTROLLER_MANAGER, &args, cfg.controller_manager.extra_args.as_deref().unwrap_or_default())
+    arguments_to_command(&cfg.version, KUBE_CONTROLLER_MANAGER, &args, cfg.controller_manager.extra_args.as_deref().unwrap_or_default())
 }
 
 /// `getSchedulerCommand`.
@@ -232,7 +232,7 @@ pub(crate) fn scheduler_command(cfg: &InitConfig) -> Vec<String> {
         arg("authentication-kubeconfig", kubeconfig.clone()),
         arg("authorization-kubeconfig", kubeconfig),
     ];
-    arguments_to_command(KUBE_SCHEDULER, &args, cfg.scheduler.extra_args.as_deref().unwrap_or_default())
+    arguments_to_command(&cfg.version, KUBE_SCHEDULER, &args, cfg.scheduler.extra_args.as_deref().unwrap_or_default())
 }
 
 /// hostPath volumes and mounts per component, keyed by volume name (later entries of a name
@@ -258,10 +258,13 @@ impl Mounts {
         m.add(KUBE_CONTROLLER_MANAGER, "ca-certs", CA_CERTS_PATH, CA_CERTS_PATH, true, dir);
         let kcm_kubeconfig = format!("{KUBERNETES_DIR}/controller-manager.conf");
         m.add(KUBE_CONTROLLER_MANAGER, "kubeconfig", &kcm_kubeconfig, &kcm_kubeconfig, true, file);
-        // Flexvolume plugins talk over sockets in this directory: not read-only.
-        let kcm_args = cfg.controller_manager.extra_args.as_deref().unwrap_or_default();
-        let flexvolume = last_arg(kcm_args, "flex-volume-plugin-dir").unwrap_or(FLEXVOLUME_DIR);
-        m.add(KUBE_CONTROLLER_MANAGER, "flexvolume-dir", flexvolume, flexvolume, false, dir);
+        // Flexvolume plugins talk over sockets in this directory: not read-only. kubeadm v1.36
+        // stopped mounting it (phases/controlplane/volumes.go of v1.35.4 vs v1.36.3).
+        if !cfg.version.at_least(36) {
+            let kcm_args = cfg.controller_manager.extra_args.as_deref().unwrap_or_default();
+            let flexvolume = last_arg(kcm_args, "flex-volume-plugin-dir").unwrap_or(FLEXVOLUME_DIR);
+            m.add(KUBE_CONTROLLER_MANAGER, "flexvolume-dir", flexvolume, flexvolume, false, dir);
+        }
         let scheduler_kubeconfig = format!("{KUBERNETES_DIR}/scheduler.conf");
         m.add(KUBE_SCHEDULER, "kubeconfig", &scheduler_kubeconfig, &scheduler_kubeconfig, true, file);
         for path in CA_CERTS_EXTRA_PATHS.into_iter().filter(|p| host_has(p)) {

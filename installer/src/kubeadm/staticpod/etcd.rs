@@ -83,7 +83,7 @@ pub(crate) fn etcd_command(cfg: &InitConfig, extra_args: &[Arg], initial_cluster
         set_arg(&mut args, "initial-cluster", members.join(","));
         set_arg(&mut args, "initial-cluster-state", "existing");
     }
-    arguments_to_command("etcd", &args, extra_args)
+    arguments_to_command(&cfg.version, "etcd", &args, extra_args)
 }
 
 /// v1.34–v1.35 (k8s #132838): the etcd 3.6 flags when the etcd image is ≥ 3.6.0, else the
