@@ -209,7 +209,7 @@ fn golden_manifests_are_what_real_kubeadm_writes() {
             );
             written.extend(run.files);
         }
-        for (file, text) in &mut written {
+        for text in written.values_mut() {
             if let Some(image) = text.lines().find(|l| l.trim_start().starts_with("image: registry.k8s.io/etcd:")).map(str::to_owned) {
                 let indent = &image[..image.find("image").unwrap()];
                 *text = text.replace(&image, &format!("{indent}image: registry.k8s.io/etcd:{}", case.etcd));
