@@ -5,6 +5,7 @@
 
 pub mod addons;
 pub mod api;
+mod arguments;
 pub mod certs;
 pub mod config;
 pub mod files;

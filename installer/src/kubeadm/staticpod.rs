@@ -282,9 +282,9 @@ fn volume_mount(name: &str, path: &str, read_only: bool) -> Value {
 }
 
 /// `kubeadmutil.ArgumentsToCommand` behind the binary's name (see
-/// [`crate::kubeadm::kubelet::arguments_to_command`] for the order, which depends on `version`).
+/// [`super::arguments::arguments_to_command`] for the order, which depends on `version`).
 fn arguments_to_command(version: &Version, binary: &str, base: &[Arg], overrides: &[Arg]) -> Vec<String> {
-    std::iter::once(binary.to_owned()).chain(crate::kubeadm::kubelet::arguments_to_command(version, base, overrides)).collect()
+    std::iter::once(binary.to_owned()).chain(super::arguments::arguments_to_command(version, base, overrides)).collect()
 }
 
 /// `kubeadmapi.SetArgValues(args, name, value, 1)` for our unique defaults: replace or append.
