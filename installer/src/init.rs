@@ -121,11 +121,11 @@ pub fn plan(skip: &[String]) -> Vec<(&'static str, &'static str)> {
 pub async fn run(options: InitOptions) -> anyhow::Result<()> {
     let single = options.phase.as_deref().map(parse_phase).transpose()?;
     let keys = trusted_keys::load(&options.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
-    let manifest = {
-        let file = fs_err::File::open(&options.bundle)?;
-        bundle::reader::read_manifest_verified(std::io::BufReader::new(file), &keys)
-            .with_context(|| format!("`{}`", options.bundle.display()))?
-    };
+    // One open file for the whole run: the import phase reads the same file from its start and
+    // refuses it unless its signed manifest is this one.
+    let bundle_file = fs_err::File::open(&options.bundle)?.into_parts().0;
+    let manifest = bundle::reader::read_manifest_verified(std::io::BufReader::new(&bundle_file), &keys)
+        .with_context(|| format!("`{}`", options.bundle.display()))?;
     let version = Version::parse(&manifest.kubernetes_version).with_context(|| {
         format!("`{}`: the manifest's version `{}` is not vX.Y.Z", options.bundle.display(), manifest.kubernetes_version)
     })?;
@@ -183,7 +183,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
     let mut admin = AdminClient(None);
     for (phase, which) in plan {
         match phase {
-            "import" => say(import_phase(&options, &cfg, &keys).await?)?,
+            "import" => say(import_phase(&options, &cfg, &keys, (&bundle_file, &manifest)).await?)?,
             "preflight" => {
                 say(vec!["[preflight] Running pre-flight checks".into()])?;
                 let mut findings = preflight::init_checks(&cfg, &preflight::HostProbe { root: &real_root });
@@ -398,11 +398,18 @@ fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) ->
 }
 
 /// The import phase: verify the whole bundle and import it (dry run: verify only).
-async fn import_phase(options: &InitOptions, cfg: &InitConfig, keys: &[bundle::PublicKey]) -> anyhow::Result<Vec<String>> {
+async fn import_phase(
+    options: &InitOptions,
+    cfg: &InitConfig,
+    keys: &[bundle::PublicKey],
+    (opened, expected): (&std::fs::File, &bundle::Manifest),
+) -> anyhow::Result<Vec<String>> {
     let socket = runtime::socket_path(Some(&cfg.cri_socket), Path::new("/"))?;
     let file_signature = crate::cli::verify::detached_signature(&options.bundle, options.signature.as_deref())?;
     let report = import::import(ImportOptions {
         bundle: options.bundle.clone(),
+        opened: Some(opened.try_clone()?),
+        expected: Some(expected.clone()),
         file_signature,
         keys: keys.to_vec(),
         socket,

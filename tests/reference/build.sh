@@ -1,90 +1,194 @@
 #!/usr/bin/env bash
-# Builds Kubernetes' own binaries from the Go module proxy, once per machine, and prints the
-# directory holding them in bin/.
+# Builds the reference toolchain from the Go module proxy, once per machine, and prints the
+# directory holding it in bin/:
 #
-#   tests/reference/build.sh VERSION [COMMAND...]   e.g. tests/reference/build.sh v1.34.4 kubeadm
+#   tests/reference/build.sh VERSION [COMMAND...|all]    e.g. tests/reference/build.sh v1.34.4 kubeadm
+#
+# COMMANDs (default kubeadm; `all` is every one of them):
+#   kubeadm kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl
+#       from k8s.io/kubernetes VERSION;
+#   etcd etcdctl        at the etcd version kubeadm VERSION uses (its constants.DefaultEtcdVersion);
+#   coredns             at kubeadm's constants.CoreDNSVersion;
+#   crictl              sigs.k8s.io/cri-tools of VERSION's minor, else the nearest served;
+#   bridge host-local loopback portmap   the CNI reference plugins ($CNI_VERSION);
+#   pause               build/pause/linux/pause.c of the downloaded k8s.io/kubernetes, gcc -static.
+# What was taken where kubeadm's own version is not served is printed, and written to
+# bin/../versions (NAME=VERSION lines) for the tests.
 #
 # k8s.io/kubernetes's go.mod replaces every staging module (k8s.io/api, client-go, …) with
 # ./staging/src/…, which the module zip leaves out, so `go install k8s.io/kubernetes/…@VERSION`
 # refuses it. The wrapper module tests/reference/VERSION/go.mod requires k8s.io/kubernetes VERSION
 # and replaces each staging module with its published v0.MINOR.PATCH; it is generated from the
-# downloaded go.mod (its replace list and godebug line) when missing, with `go mod tidy` writing
-# go.sum, and both are committed so later builds are checked against the same sums.
+# downloaded go.mod (its replace list and godebug line) when missing. The other tools get a
+# wrapper each (tests/reference/tools/NAME-VERSION/go.mod: one require, no replaces). `go mod
+# tidy` writes go.sum, and both are committed so later builds are checked against the same sums.
 #
-# Binaries are static (CGO_ENABLED=0, as upstream builds them) and carry the release's version
+# Binaries are static (CGO_ENABLED=0, as upstream builds them) and carry their release's version
 # (kubeadm reads its own: k8s.io/component-base/version and k8s.io/client-go/pkg/version).
 # Cache: $AIRADM_REFERENCE_CACHE, default ~/.cache/airadm/reference/VERSION; a command already
-# built for the wrapper's current go.sum is not built again.
+# built from the wrapper's current go.mod and go.sum is not built again.
 set -euo pipefail
-VERSION=${1:?usage: tests/reference/build.sh VERSION [COMMAND...]}
+VERSION=${1:?usage: tests/reference/build.sh VERSION [COMMAND...|all]}
 shift
+KUBE_COMMANDS=(kubeadm kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
+CNI_PLUGINS=(bridge host-local loopback portmap)
+CNI_VERSION=v1.7.1
 COMMANDS=("${@:-kubeadm}")
+[ "${COMMANDS[*]}" = all ] && COMMANDS=("${KUBE_COMMANDS[@]}" etcd etcdctl coredns crictl "${CNI_PLUGINS[@]}" pause)
 [[ $VERSION =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || { echo "reference: version \`$VERSION\` is not vMAJOR.MINOR.PATCH of Kubernetes 1.x" >&2; exit 1; }
+MINOR=${BASH_REMATCH[1]}
 STAGING_VERSION="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 HERE=$(cd "$(dirname "$0")" && pwd)
-MODULE="$HERE/$VERSION"
 CACHE=${AIRADM_REFERENCE_CACHE:-${HOME:-/root}/.cache/airadm/reference}/$VERSION
-command -v go >/dev/null || { echo "reference: go not found: install Go 1.24 or later" >&2; exit 1; }
+command -v go >/dev/null || { echo "reference: go not found: install Go 1.24 or later (https://go.dev/doc/install)" >&2; exit 1; }
 mkdir -p "$CACHE/bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 # One build per version at a time (tests run in parallel; so may a warm-up in the background).
 exec 9>"$CACHE/.lock"
 flock 9
 
-if [ ! -f "$MODULE/go.sum" ]; then
-  # Written beside, moved into place once `go mod tidy` succeeded: an interrupted run leaves nothing.
-  FINAL=$MODULE
-  MODULE=$(mktemp -d "$HERE/.wrapper.XXXXXX")
-  trap 'rm -rf "$MODULE"' EXIT
-  echo "reference: writing the wrapper module $MODULE/go.mod from k8s.io/kubernetes@$VERSION's go.mod" >&2
-  upstream=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
-  [ -f "$upstream" ] || { echo "reference: the module proxy did not give k8s.io/kubernetes@$VERSION" >&2; exit 1; }
-  mkdir -p "$MODULE"
+# download MODULE@VERSION FIELD: a field of `go mod download -json` (Dir, GoMod).
+download() {
+  (cd /tmp && go mod download -json "$1") | sed -n "s/^\t\"$2\": \"\(.*\)\",\$/\1/p"
+}
+
+# wrapper DIR MODULE VERSION PACKAGE...: writes DIR/go.mod (requiring MODULE VERSION; for
+# k8s.io/kubernetes, with its staging replaces) and tools.go importing the PACKAGEs, then go.sum,
+# unless DIR/go.sum exists. Written beside and moved into place: an interrupted run leaves nothing.
+wrapper() {
+  local final=$1 module=$2 version=$3; shift 3
+  [ -f "$final/go.sum" ] && return
+  local dir upstream
+  mkdir -p "$(dirname "$final")"
+  dir=$(mktemp -d "$(dirname "$final")/.wrapper.XXXXXX")
+  trap "rm -rf '$dir'" EXIT
+  echo "reference: writing the wrapper module $final/go.mod from $module@$version's go.mod" >&2
+  upstream=$(download "$module@$version" GoMod)
+  [ -f "$upstream" ] || { echo "reference: the module proxy did not give $module@$version" >&2; exit 1; }
   {
-    echo "// Generated by tests/reference/build.sh from k8s.io/kubernetes@$VERSION's go.mod: do not edit."
+    echo "// Generated by tests/reference/build.sh from $module@$version's go.mod: do not edit."
     echo "module airadm.invalid/reference"
     echo
     sed -n 's/^go \(.*\)$/go \1/p' "$upstream"
     sed -n 's/^godebug \(.*\)$/godebug \1/p' "$upstream"
     echo
-    echo "require k8s.io/kubernetes $VERSION"
+    echo "require $module $version"
+    if [ "$module" = k8s.io/kubernetes ]; then
+      echo
+      echo "replace ("
+      sed -n "s|^\t\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*$|\t\1 => \1 $STAGING_VERSION|p" "$upstream"
+      echo ")"
+    fi
+  } > "$dir/go.mod"
+  # Imports of every command built from this wrapper, so that `go mod tidy` records their sums.
+  {
+    echo "//go:build tools"
     echo
-    echo "replace ("
-    sed -n "s|^\t\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*$|\t\1 => \1 $STAGING_VERSION|p" "$upstream"
+    echo "// Package reference pins the commands tests/reference/build.sh builds."
+    echo "package reference"
+    echo
+    echo "import ("
+    for pkg in "$@"; do printf '\t_ "%s"\n' "$pkg"; done
     echo ")"
-  } > "$MODULE/go.mod"
-  # Imports of every command this script may build, so that `go mod tidy` records their sums.
-  cat > "$MODULE/tools.go" <<GO
-//go:build tools
-
-// Package reference pins the Kubernetes commands tests/reference/build.sh builds.
-package reference
-
-import (
-	_ "k8s.io/kubernetes/cmd/kubeadm"
-)
-GO
-  (cd "$MODULE" && go mod tidy)
-  rm -rf "$FINAL"
-  mv "$MODULE" "$FINAL"
+  } > "$dir/tools.go"
+  (cd "$dir" && go mod tidy)
+  rm -rf "$final"
+  mv "$dir" "$final"
   trap - EXIT
-  MODULE=$FINAL
-fi
+}
 
-sum=$(cat "$MODULE/go.mod" "$MODULE/go.sum" | sha256sum | cut -c1-16)
-gitmajor=1 gitminor=${VERSION#v1.}; gitminor=${gitminor%%.*}
+# build DIR PACKAGE NAME LDFLAGS: go build, unless bin/NAME was built from DIR's current sums.
+build() {
+  local dir=$1 pkg=$2 name=$3 flags=$4 sum stamp
+  sum=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
+  stamp="$CACHE/bin/.$name.$sum"
+  if [ -x "$CACHE/bin/$name" ] && [ -f "$stamp" ]; then return; fi
+  echo "reference: building $name ($pkg) into $CACHE/bin (cached per machine)" >&2
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $flags" -o "$CACHE/bin/$name.tmp" "$pkg")
+  mv "$CACHE/bin/$name.tmp" "$CACHE/bin/$name"
+  rm -f "$CACHE/bin/.$name."*; touch "$stamp"
+}
+
+# nearest MODULE WANT: WANT when the proxy serves it, else the newest served version of WANT's
+# minor, else the newest served version at all.
+nearest() {
+  local versions
+  versions=$(cd /tmp && go list -m -versions "$1" | cut -d' ' -f2- | tr ' ' '\n')
+  if grep -qx "$2" <<<"$versions"; then echo "$2"; return; fi
+  local minor=${2%.*}
+  grep "^$minor\." <<<"$versions" | sort -V | tail -1 | grep . || sort -V <<<"$versions" | grep -v -- - | tail -1
+}
+
+KUBE_MODULE="$HERE/$VERSION"
+wrapper "$KUBE_MODULE" k8s.io/kubernetes "$VERSION" $(printf 'k8s.io/kubernetes/cmd/%s ' "${KUBE_COMMANDS[@]}")
+KUBE_DIR=$(download "k8s.io/kubernetes@$VERSION" Dir)
+constant() { sed -n "s/^\t$1 = \"\(.*\)\"$/\1/p" "$KUBE_DIR/cmd/kubeadm/app/constants/constants.go"; }
+KUBEADM_ETCD=$(constant DefaultEtcdVersion) KUBEADM_COREDNS=$(constant CoreDNSVersion) PAUSE_VERSION=$(constant PauseVersion)
+
 date=$(git -C "$HERE" log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
-ldflags=""
+kube_ldflags=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$VERSION -X $pkg.gitMajor=$gitmajor -X $pkg.gitMinor=$gitminor"
-  ldflags+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.gitTreeState=archive -X $pkg.buildDate=$date"
+  kube_ldflags+=" -X $pkg.gitVersion=$VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$MINOR"
+  kube_ldflags+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.gitTreeState=archive -X $pkg.buildDate=$date"
 done
+
+declare -A chosen=()
 for cmd in "${COMMANDS[@]}"; do
-  stamp="$CACHE/bin/.$cmd.$sum"
-  if [ -x "$CACHE/bin/$cmd" ] && [ -f "$stamp" ]; then continue; fi
-  echo "reference: building $cmd $VERSION into $CACHE/bin (cached per machine)" >&2
-  (cd "$MODULE" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w$ldflags" -o "$CACHE/bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
-  mv "$CACHE/bin/$cmd.tmp" "$CACHE/bin/$cmd"
-  rm -f "$CACHE/bin/.$cmd."*; touch "$stamp"
+  case $cmd in
+    kubeadm | kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy | kubelet | kubectl)
+      build "$KUBE_MODULE" "k8s.io/kubernetes/cmd/$cmd" "$cmd" "$kube_ldflags" ;;
+    etcd | etcdctl)
+      v=$(nearest go.etcd.io/etcd/server/v3 "v${KUBEADM_ETCD%-*}")
+      chosen[etcd]="$v (kubeadm's $KUBEADM_ETCD)"
+      if [ "$cmd" = etcd ]; then
+        wrapper "$HERE/tools/etcd-$v" go.etcd.io/etcd/server/v3 "$v" go.etcd.io/etcd/server/v3
+        build "$HERE/tools/etcd-$v" go.etcd.io/etcd/server/v3 etcd ""
+      else
+        wrapper "$HERE/tools/etcdctl-$v" go.etcd.io/etcd/etcdctl/v3 "$v" go.etcd.io/etcd/etcdctl/v3
+        build "$HERE/tools/etcdctl-$v" go.etcd.io/etcd/etcdctl/v3 etcdctl ""
+      fi ;;
+    coredns)
+      v=$(nearest github.com/coredns/coredns "$KUBEADM_COREDNS")
+      chosen[coredns]="$v (kubeadm's $KUBEADM_COREDNS)"
+      wrapper "$HERE/tools/coredns-$v" github.com/coredns/coredns "$v" github.com/coredns/coredns
+      build "$HERE/tools/coredns-$v" github.com/coredns/coredns coredns "" ;;
+    crictl)
+      v=$(nearest sigs.k8s.io/cri-tools "v1.$MINOR.0")
+      chosen[crictl]="$v (Kubernetes 1.$MINOR)"
+      wrapper "$HERE/tools/cri-tools-$v" sigs.k8s.io/cri-tools "$v" sigs.k8s.io/cri-tools/cmd/crictl
+      build "$HERE/tools/cri-tools-$v" sigs.k8s.io/cri-tools/cmd/crictl crictl "-X sigs.k8s.io/cri-tools/pkg/version.Version=$v" ;;
+    bridge | host-local | loopback | portmap)
+      chosen[cni]=$CNI_VERSION
+      path=$(case $cmd in bridge | loopback) echo main/$cmd ;; host-local) echo ipam/host-local ;; portmap) echo meta/portmap ;; esac)
+      wrapper "$HERE/tools/cni-plugins-$CNI_VERSION" github.com/containernetworking/plugins "$CNI_VERSION" \
+        $(printf 'github.com/containernetworking/plugins/plugins/%s ' main/bridge ipam/host-local main/loopback meta/portmap)
+      build "$HERE/tools/cni-plugins-$CNI_VERSION" "github.com/containernetworking/plugins/plugins/$path" "$cmd" \
+        "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_VERSION" ;;
+    pause)
+      stamp="$CACHE/bin/.pause.$(sha256sum "$KUBE_DIR/build/pause/linux/pause.c" | cut -c1-16)"
+      if ! [ -x "$CACHE/bin/pause" ] || ! [ -f "$stamp" ]; then
+        command -v gcc >/dev/null || { echo "reference: gcc not found: apt-get install gcc libc6-dev" >&2; exit 1; }
+        echo "reference: compiling pause $PAUSE_VERSION from $KUBE_DIR/build/pause/linux/pause.c" >&2
+        gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-airadm" -o "$CACHE/bin/pause.tmp" "$KUBE_DIR/build/pause/linux/pause.c"
+        strip "$CACHE/bin/pause.tmp"
+        mv "$CACHE/bin/pause.tmp" "$CACHE/bin/pause"
+        rm -f "$CACHE/bin/.pause."*; touch "$stamp"
+      fi ;;
+    *) echo "reference: unknown command \`$cmd\`: use ${KUBE_COMMANDS[*]} etcd etcdctl coredns crictl ${CNI_PLUGINS[*]} pause, or all" >&2; exit 1 ;;
+  esac
 done
+# What the tests read: kubeadm's versions and the ones built (the proxy's nearest).
+{
+  echo "kubernetes=$VERSION"
+  echo "kubeadm_etcd=$KUBEADM_ETCD"
+  echo "kubeadm_coredns=$KUBEADM_COREDNS"
+  echo "pause=$PAUSE_VERSION"
+  for name in "${!chosen[@]}"; do
+    echo "reference: $name ${chosen[$name]}" >&2
+    echo "$name=${chosen[$name]%% *}"
+  done | sort
+} > "$CACHE/versions.tmp"
+# Merge with what earlier calls recorded (each call may build only some commands).
+[ -f "$CACHE/versions" ] && sort -s -t= -k1,1 -u "$CACHE/versions.tmp" "$CACHE/versions" > "$CACHE/versions.new" && mv "$CACHE/versions.new" "$CACHE/versions.tmp"
+mv "$CACHE/versions.tmp" "$CACHE/versions"
 echo "$CACHE"

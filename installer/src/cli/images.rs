@@ -23,6 +23,8 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
     let dry_run = args.dry_run;
     let options = ImportOptions {
         bundle: args.bundle,
+        opened: None,
+        expected: None,
         file_signature,
         keys,
         socket,

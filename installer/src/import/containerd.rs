@@ -97,7 +97,7 @@ async fn import_leased(
     let mut sink = Sink {
         handle: Handle::current(),
         containerd: containerd.clone(),
-        arch: options.arch.clone(),
+        gate: options.gate(),
         dry_run: options.dry_run,
         small: BTreeMap::new(),
         wanted: HashMap::new(),

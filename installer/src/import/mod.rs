@@ -20,8 +20,13 @@ use crate::runtime::cri::{Cri, CriError};
 
 /// What to import, and how.
 pub struct ImportOptions {
-    /// The bundle.
+    /// The bundle (named in messages; read unless `opened` is given).
     pub bundle: PathBuf,
+    /// The bundle, already open: read from its start instead of opening `bundle` again.
+    pub opened: Option<std::fs::File>,
+    /// The signed manifest the caller already checked and acts on: a bundle reading otherwise
+    /// is refused before anything of it is used.
+    pub expected: Option<Manifest>,
     /// Its detached signature, if any.
     pub file_signature: Option<String>,
     /// Trusted keys.
@@ -44,6 +49,13 @@ pub struct ImportOptions {
     pub docker_socket: PathBuf,
     /// CRI-O's configuration directory (`crio.conf`, `crio.conf.d/`), read for its sandbox image.
     pub crio_config_dir: PathBuf,
+}
+
+impl ImportOptions {
+    /// What every sink refuses first.
+    fn gate(&self) -> sink::Gate {
+        sink::Gate { arch: self.arch.clone(), expected: self.expected.clone() }
+    }
 }
 
 /// One line of the report.
@@ -228,9 +240,15 @@ pub(crate) fn checked(
 
 /// Opens the bundle (or stdin for `-`), counting what is read on a progress step.
 pub(crate) fn open_bundle(options: &ImportOptions) -> Result<(Box<dyn Read + Send>, Step), ImportError> {
-    let (file, size): (Box<dyn Read + Send>, u64) = match options.bundle.to_str() {
-        Some("-") => (Box::new(io::stdin()), 0),
-        _ => {
+    let (file, size): (Box<dyn Read + Send>, u64) = match (&options.opened, options.bundle.to_str()) {
+        (Some(opened), _) => {
+            let mut file = opened.try_clone()?;
+            io::Seek::rewind(&mut file)?;
+            let size = file.metadata()?.len();
+            (Box::new(file), size)
+        }
+        (None, Some("-")) => (Box::new(io::stdin()), 0),
+        (None, _) => {
             let file = fs_err::File::open(&options.bundle)?;
             let size = file.metadata()?.len();
             (Box::new(file), size)

@@ -1,6 +1,6 @@
 //! The entry sinks the verifying reader feeds: [`Sink`] streams blobs into containerd's content
-//! store, [`StagingSink`] writes the OCI layout to a staging directory, [`ArchOnly`] refuses a
-//! bundle for another architecture.
+//! store, [`StagingSink`] writes the OCI layout to a staging directory, [`Gate`] refuses a bundle
+//! for another architecture, or another bundle than the one the caller already checked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -30,14 +30,14 @@ pub(super) fn settle<V>(
 /// already proven relative and `..`-free by the reader.
 pub(super) struct StagingSink {
     pub(super) dir: PathBuf,
-    pub(super) arch: String,
+    pub(super) gate: Gate,
     /// The bundle's `configs/` files.
     pub(super) configs: BTreeMap<String, String>,
 }
 
 impl EntrySink for StagingSink {
     fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
-        ArchOnly(self.arch.clone()).begin(manifest)
+        self.gate.begin(manifest)
     }
 
     fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
@@ -58,18 +58,41 @@ impl EntrySink for StagingSink {
     }
 }
 
-/// Refuses a bundle for another architecture, and nothing else.
-pub(super) struct ArchOnly(pub(super) String);
+/// Refuses, before any blob is used, a bundle for another architecture, and a bundle whose
+/// signed manifest is not the `expected` one: `init` checks the manifest first and decides from
+/// it, so what it imports must be what it checked. The manifest lists every entry's size and
+/// sha256, and the verifier holds each entry to it, so an equal manifest means equal bytes.
+#[derive(Clone)]
+pub(super) struct Gate {
+    pub(super) arch: String,
+    pub(super) expected: Option<Manifest>,
+}
 
-impl EntrySink for ArchOnly {
-    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
-        if manifest.arch != self.0 {
-            return Err(io::Error::other(format!(
+impl Gate {
+    fn refusal(&self, manifest: &Manifest) -> Option<String> {
+        if manifest.arch != self.arch {
+            return Some(format!(
                 "the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway",
-                manifest.arch, self.0, self.0, manifest.arch
-            )));
+                manifest.arch, self.arch, self.arch, manifest.arch
+            ));
         }
-        Ok(())
+        let expected = self.expected.as_ref().filter(|expected| *expected != manifest)?;
+        let describe = |m: &Manifest| format!("{} {} built {}", m.kubernetes_version, m.arch, m.created);
+        let now = match describe(manifest) {
+            same if same == describe(expected) => format!("{same} with other entries"),
+            other => other,
+        };
+        Some(format!(
+            "the bundle changed while airadm used it: it was checked as {}, it now reads as {now}; \
+             leave the file alone and run the command again",
+            describe(expected)
+        ))
+    }
+}
+
+impl EntrySink for Gate {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        self.refusal(manifest).map_or(Ok(()), |why| Err(io::Error::other(why)))
     }
 
     fn entry(&mut self, _entry: &Entry, _data: &mut dyn Read) -> io::Result<()> {
@@ -81,7 +104,7 @@ impl EntrySink for ArchOnly {
 pub(super) struct Sink {
     pub(super) handle: Handle,
     pub(super) containerd: Containerd,
-    pub(super) arch: String,
+    pub(super) gate: Gate,
     pub(super) dry_run: bool,
     /// Manifests and configs (small), kept for unpacking.
     pub(super) small: BTreeMap<Digest, Vec<u8>>,
@@ -122,7 +145,7 @@ const MAX_SMALL: u64 = 4 << 20;
 
 impl EntrySink for Sink {
     fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
-        ArchOnly(self.arch.clone()).begin(manifest)?;
+        self.gate.begin(manifest)?;
         for image in &manifest.images {
             let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_owned(), image.config.to_string())]);
             for (i, layer) in image.layers.iter().enumerate() {
@@ -210,8 +233,38 @@ mod tests {
 
     use bundle::{Digest, Entry, EntryPath, EntrySink as _};
 
-    use super::Sink;
+    use super::{Gate, Sink};
     use crate::runtime::containerd::Containerd;
+
+    fn manifest(arch: &str, created: &str) -> bundle::Manifest {
+        bundle::Manifest {
+            schema_version: 1,
+            kubernetes_version: "v1.31.2".into(),
+            os: "linux".into(),
+            arch: arch.into(),
+            image_repository: "registry.k8s.io".into(),
+            builder: bundle::manifest::BuilderInfo { name: "airbundle".into(), version: "0".into() },
+            created: created.into(),
+            images: vec![],
+            entries: vec![],
+        }
+    }
+
+    #[test]
+    fn the_gate_refuses_another_arch_and_a_manifest_other_than_the_expected_one() {
+        let checked = manifest("amd64", "2026-01-01T00:00:00Z");
+        let mut gate = Gate { arch: "amd64".into(), expected: Some(checked.clone()) };
+        assert!(gate.begin(&checked).is_ok());
+        let err = gate.begin(&manifest("amd64", "2026-02-02T00:00:00Z")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the bundle changed while airadm used it: it was checked as v1.31.2 amd64 built 2026-01-01T00:00:00Z, \
+             it now reads as v1.31.2 amd64 built 2026-02-02T00:00:00Z; leave the file alone and run the command again"
+        );
+        let err = gate.begin(&manifest("arm64", "2026-01-01T00:00:00Z")).unwrap_err().to_string();
+        assert!(err.starts_with("the bundle is for linux/arm64, this node wants linux/amd64"), "{err}");
+        assert!(Gate { arch: "amd64".into(), expected: None }.begin(&manifest("amd64", "x")).is_ok());
+    }
 
     fn refusal() -> Vec<(EntryPath, crate::runtime::containerd::ContainerdError)> {
         let source = tonic::Status::failed_precondition("unexpected commit digest");
@@ -252,7 +305,7 @@ mod tests {
         let mut sink = Sink {
             handle: tokio::runtime::Handle::current(),
             containerd: containerd.clone(),
-            arch: "amd64".into(),
+            gate: Gate { arch: "amd64".into(), expected: None },
             dry_run: false,
             small: BTreeMap::new(),
             wanted: HashMap::from([(digest, HashMap::new())]),

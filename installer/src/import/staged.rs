@@ -7,7 +7,7 @@ use std::path::Path;
 
 use bundle::EntrySink;
 
-use super::sink::{ArchOnly, StagingSink};
+use super::sink::StagingSink;
 use super::{ImportError, ImportOptions, ImportReport, ImportedImage, check_visible, checked, drop_in_fix, open_bundle, sandbox_advice};
 use crate::runtime::cri::Cri;
 
@@ -28,11 +28,11 @@ pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, Impor
     fs_err::create_dir_all(&options.staging_dir)?;
     let staging = tempfile::Builder::new().prefix("airadm-staging-").tempdir_in(&options.staging_dir)?;
     let (file, reading) = open_bundle(&options)?;
-    let mut sink = StagingSink { dir: staging.path().to_owned(), arch: options.arch.clone(), configs: BTreeMap::new() };
+    let mut sink = StagingSink { dir: staging.path().to_owned(), gate: options.gate(), configs: BTreeMap::new() };
     let (keys, signature, bundle_path, dry_run) =
         (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
     let (manifest, sink) = tokio::task::spawn_blocking(move || {
-        let mut discard = ArchOnly(sink.arch.clone());
+        let mut discard = sink.gate.clone();
         let target: &mut dyn EntrySink = if dry_run { &mut discard } else { &mut sink };
         (bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), target), sink)
     })

@@ -9,6 +9,7 @@ mod import;
 mod init;
 mod interop;
 mod retry;
+mod swap;
 mod tamper;
 
 use std::path::{Path, PathBuf};
