@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use crate::import::{self, ImportOptions};
 use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, InitFlags, Version};
 use crate::kubeadm::files::Root;
-use crate::kubeadm::{addons, api, certs, kubeconfig, kubelet, preflight, staticpod, wait};
+use crate::kubeadm::{addons, api, certs, initsystem, kubeconfig, kubelet, preflight, staticpod, wait};
 use crate::runtime::{self, cri::Cri};
 use crate::trusted_keys;
 
@@ -214,9 +214,13 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 }
             }
             "kubelet-start" => {
+                if !options.dry_run {
+                    say(initsystem::kubelet(&root, initsystem::Kubelet::Stop))?;
+                }
                 say(kubelet::write_files(&cfg, &root, &host.hostname)?)?;
                 if !options.dry_run {
-                    say(kubelet::restart(&root))?;
+                    say(vec!["[kubelet-start] Starting the kubelet".into()])?;
+                    say(initsystem::kubelet(&root, initsystem::Kubelet::Start))?;
                 }
             }
             api_phase
@@ -246,72 +250,60 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                         wait::go_duration(cfg.control_plane_health_timeout)
                     ),
                 ])?;
-                let client = admin.get(&root).await?;
+                // kubeadm's WaitControlPlaneClient: admin.conf as it is, nothing bootstrapped yet.
+                let client = kube_client(&root, "/etc/kubernetes/admin.conf").await?;
                 let took =
                     wait::api_server_healthy(&client, cfg.control_plane_health_timeout, std::time::Duration::from_millis(500)).await?;
                 say(vec![format!("[api-check] The API server is healthy after {took:?}")])?;
-                // kubeadm:cluster-admins, with super-admin.conf when admin.conf may not yet.
-                // kubeadm uses super-admin.conf when it exists (`os.Stat` succeeds); a broken one is an error.
-                let super_admin = match root.exists("/etc/kubernetes/super-admin.conf") {
-                    true => Some(kube_client(&root, "/etc/kubernetes/super-admin.conf").await?),
-                    false => None,
-                };
-                say(api::ensure_admin_cluster_role_binding(&client, super_admin.as_ref()).await?)?;
             }
             "upload-config" => {
-                let client = admin.get(&root).await?;
+                let (client, cfg) = (&admin.get(&root).await?, &cfg);
                 if which == "all" || which == "kubeadm" {
-                    say(api::upload_kubeadm_config(&client, &cfg).await?)?;
+                    say(retrying(cfg, || api::upload_kubeadm_config(client, cfg)).await?)?;
                 }
                 if which == "all" || which == "kubelet" {
-                    let (document, _) = kubelet::config(&cfg, root.exists(kubelet::SYSTEMD_RESOLV_CONF))?;
-                    say(api::upload_kubelet_config(&client, &document, cfg.kubelet_configuration.is_some()).await?)?;
+                    let (document, _) = kubelet::config(cfg, root.exists(kubelet::SYSTEMD_RESOLV_CONF))?;
+                    let document = &document;
+                    say(retrying(cfg, || api::upload_kubelet_config(client, document, cfg.kubelet_configuration.is_some())).await?)?;
                 }
             }
             "upload-certs" if !options.upload_certs && options.phase.is_none() => {
                 say(vec!["[upload-certs] Skipping phase. Please see --upload-certs".into()])?;
             }
             "upload-certs" => {
-                let client = admin.get(&root).await?;
+                let (client, cfg, root) = (&admin.get(&root).await?, &cfg, &root);
                 let key = cfg.certificate_key.clone().unwrap_or_else(api::create_certificate_key);
-                say(api::upload_certs(&client, &cfg, &root, &key, &config::generate_token(), now).await?)?;
+                let token = config::generate_token();
+                say(retrying(cfg, || api::upload_certs(client, cfg, root, &key, &token, now)).await?)?;
                 certificate_key = Some(key);
             }
             "mark-control-plane" => {
-                let client = admin.get(&root).await?;
-                // The kubelet registers the Node shortly after the API server is up: retry as
-                // kubeadm does, every 500 ms for timeouts.kubernetesAPICall.
-                let deadline = std::time::Instant::now() + cfg.kubernetes_api_call_timeout;
-                let lines = loop {
-                    match api::mark_control_plane(&client, &cfg.node_name, &cfg.taints).await {
-                        Ok(lines) => break lines,
-                        Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
-                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-                    }
-                };
-                say(lines)?;
+                // The kubelet registers the Node shortly after the API server is up.
+                let (client, cfg) = (&admin.get(&root).await?, &cfg);
+                say(retrying(cfg, || api::mark_control_plane(client, &cfg.node_name, &cfg.taints)).await?)?;
             }
             "bootstrap-token" => {
-                let client = admin.get(&root).await?;
+                let (client, cfg) = (&admin.get(&root).await?, &cfg);
                 let admin_conf = read_node_file(&root, "/etc/kubernetes/admin.conf")?;
-                let admin_conf = String::from_utf8(admin_conf).context("/etc/kubernetes/admin.conf is not UTF-8")?;
-                say(api::bootstrap_token(&client, &cfg.bootstrap_tokens, &admin_conf, now).await?)?;
+                let admin_conf = &String::from_utf8(admin_conf).context("/etc/kubernetes/admin.conf is not UTF-8")?;
+                say(retrying(cfg, || api::bootstrap_token(client, &cfg.bootstrap_tokens, admin_conf, now)).await?)?;
             }
             "kubelet-finalize" => {
                 let lines = api::enable_client_cert_rotation(&cfg, &root)?;
                 let rotated = !lines.is_empty();
                 say(lines)?;
                 if rotated {
-                    say(kubelet::restart(&root))?;
+                    say(initsystem::kubelet(&root, initsystem::Kubelet::Restart))?;
                 }
             }
             "addon" => {
-                let client = admin.get(&root).await?;
+                let (client, cfg) = (&admin.get(&root).await?, &cfg);
                 if which == "all" || which == "coredns" {
-                    say(addons::apply_coredns(&client, &cfg).await?)?;
+                    say(retrying(cfg, || addons::apply_coredns(client, cfg)).await?)?;
                 }
                 if which == "all" || which == "kube-proxy" {
-                    say(addons::apply_kube_proxy(&client, &cfg, &proxy_env()).await?)?;
+                    let env = &proxy_env();
+                    say(retrying(cfg, || addons::apply_kube_proxy(client, cfg, env)).await?)?;
                 }
             }
             "show-join-command" => say(join_message(&cfg, &root, certificate_key.as_deref())?)?,
@@ -328,16 +320,51 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// kubeadm's API calls (`apiclient.CreateOrUpdate` and friends): any error is retried every
+/// 500 ms until `timeouts.kubernetesAPICall`, then the last one is returned. A phase here is
+/// retried whole; each is idempotent, so this converges as kubeadm's per-call retries do (e.g.
+/// while a ClusterRoleBinding just created reaches the API server's authorizer, or the kubelet
+/// has yet to register the Node).
+async fn retrying<T, E, F, Fut>(cfg: &InitConfig, mut call: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    let deadline = std::time::Instant::now() + cfg.kubernetes_api_call_timeout;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!("retrying: {:#}", e.into());
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
 /// The client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`), built on
 /// first use and shared by every API phase.
 struct AdminClient(Option<kube::Client>);
 
 impl AdminClient {
+    /// kubeadm's `initData.Client()`: the first phase that needs the API makes admin.conf work
+    /// (`EnsureAdminClusterRoleBinding`: the `kubeadm:cluster-admins` binding, created with
+    /// super-admin.conf when admin.conf may not yet), whichever phase that is.
     async fn get(&mut self, root: &Root) -> anyhow::Result<kube::Client> {
         if let Some(client) = &self.0 {
             return Ok(client.clone());
         }
         let client = kube_client(root, "/etc/kubernetes/admin.conf").await?;
+        // kubeadm uses super-admin.conf when it exists (`os.Stat` succeeds); a broken one is an error.
+        let super_admin = match root.exists("/etc/kubernetes/super-admin.conf") {
+            true => Some(kube_client(root, "/etc/kubernetes/super-admin.conf").await?),
+            false => None,
+        };
+        api::ensure_admin_cluster_role_binding(&client, super_admin.as_ref())
+            .await
+            .context("could not bootstrap the admin user in file admin.conf")?;
         self.0 = Some(client.clone());
         Ok(client)
     }

@@ -112,9 +112,10 @@ build() {
 # nearest MODULE WANT: WANT when the proxy serves it, else the newest served version of WANT's
 # minor, else the newest served version at all.
 nearest() {
+  # The version list the proxy gives may leave out versions it serves: ask for WANT itself first.
+  if (cd /tmp && go list -m "$1@$2" >/dev/null 2>&1); then echo "$2"; return; fi
   local versions
   versions=$(cd /tmp && go list -m -versions "$1" | cut -d' ' -f2- | tr ' ' '\n')
-  if grep -qx "$2" <<<"$versions"; then echo "$2"; return; fi
   local minor=${2%.*}
   grep "^$minor\." <<<"$versions" | sort -V | tail -1 | grep . || sort -V <<<"$versions" | grep -v -- - | tail -1
 }

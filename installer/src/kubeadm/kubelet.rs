@@ -4,7 +4,6 @@
 //! replaces that package, so it installs the drop-in unless the package's is there); then the
 //! kubelet is restarted through systemd when there is one.
 
-use std::process::Command;
 
 use bundle::kubeadm::Arg;
 use serde_json::{Value, json};
@@ -175,50 +174,6 @@ pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<
     Ok(log)
 }
 
-/// Restarts the kubelet through systemd, as kubeadm does; says what to do when it cannot
-/// (no systemd, or files written under `--rootfs`).
-pub fn restart(root: &Root) -> Vec<String> {
-    if root.dir() != std::path::Path::new("/") {
-        return vec![format!(
-            "[kubelet-start] Files written under --rootfs {}: not starting the kubelet (start it inside that root)",
-            root.dir().display()
-        )];
-    }
-    if !std::path::Path::new("/run/systemd/system").exists() {
-        // kubeadm prints "No supported init system detected, won't make sure the kubelet is running properly."
-        return vec![
-            "[kubelet-start] WARNING: systemd is not running here: start the kubelet yourself with the drop-in's command line".into(),
-        ];
-    }
-    restart_with(|args| Command::new("systemctl").args(args).output())
-}
-
-/// kubeadm's `TryStartKubelet` (phases/kubelet/kubelet.go) over `SystemdInitSystem.ServiceRestart`
-/// (util/initsystem/initsystem_unix.go): `systemctl daemon-reload`, and only when that worked
-/// `systemctl restart kubelet`. kubeadm does not stop on either failure: it warns, naming the step
-/// that failed ("failed to reload systemd: exit status 1"), and asks for a manual start.
-/// `systemctl` runs the command (a parameter so the failures can be tested).
-fn restart_with(systemctl: impl Fn(&[&str]) -> std::io::Result<std::process::Output>) -> Vec<String> {
-    let step = |args: &[&str], failed: &str| match systemctl(args) {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let said = stderr.trim();
-            Err(if said.is_empty() { format!("{failed}: {}", out.status) } else { format!("{failed}: {}: {said}", out.status) })
-        }
-        Err(e) => Err(format!("{failed}: could not run systemctl: {e}")),
-    };
-    let restarted = step(&["daemon-reload"], "failed to reload systemd")
-        .and_then(|()| step(&["restart", "kubelet"], "systemctl restart kubelet failed"));
-    match restarted {
-        Ok(()) => vec!["[kubelet-start] Starting the kubelet".into()],
-        Err(e) => vec![
-            format!("[kubelet-start] WARNING: unable to start the kubelet service: [{e}]"),
-            "[kubelet-start] Please ensure kubelet is reloaded and running manually.".into(),
-        ],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,45 +227,5 @@ mod tests {
         assert!(log.iter().any(|l| l.contains("kubeadm-flags.env")), "{log:?}");
         assert!(root.read(CONFIG_FILE).unwrap().unwrap().starts_with(b"apiVersion: kubelet.config.k8s.io/v1beta1\n"));
         assert_eq!(root.read(DROP_IN).unwrap().unwrap(), DROP_IN_TEXT.as_bytes());
-        assert!(restart(&root)[0].contains("--rootfs"));
-    }
-
-    fn exited(code: i32, stderr: &str) -> std::io::Result<std::process::Output> {
-        use std::os::unix::process::ExitStatusExt as _;
-        Ok(std::process::Output { status: std::process::ExitStatus::from_raw(code << 8), stdout: vec![], stderr: stderr.into() })
-    }
-
-    #[test]
-    fn a_failed_daemon_reload_is_kubeadms_warning_and_no_restart_is_tried() {
-        let calls = std::cell::RefCell::new(Vec::new());
-        let lines = restart_with(|args| {
-            calls.borrow_mut().push(args.join(" "));
-            exited(1, "Failed to reload daemon: Access denied\n")
-        });
-        assert_eq!(
-            lines,
-            [
-                "[kubelet-start] WARNING: unable to start the kubelet service: [failed to reload systemd: exit status: 1: Failed to reload daemon: Access denied]",
-                "[kubelet-start] Please ensure kubelet is reloaded and running manually.",
-            ]
-        );
-        assert_eq!(*calls.borrow(), ["daemon-reload"], "kubeadm does not restart after a failed reload");
-    }
-
-    #[test]
-    fn daemon_reload_then_restart_each_reported() {
-        let calls = std::cell::RefCell::new(Vec::new());
-        let lines = restart_with(|args| {
-            calls.borrow_mut().push(args.join(" "));
-            if args[0] == "daemon-reload" { exited(0, "") } else { exited(5, "") }
-        });
-        assert_eq!(*calls.borrow(), ["daemon-reload", "restart kubelet"]);
-        assert_eq!(
-            lines[0],
-            "[kubelet-start] WARNING: unable to start the kubelet service: [systemctl restart kubelet failed: exit status: 5]"
-        );
-        let lines = restart_with(|_| Err(std::io::Error::from(std::io::ErrorKind::NotFound)));
-        assert!(lines[0].contains("[failed to reload systemd: could not run systemctl: entity not found]"), "{lines:?}");
-        assert_eq!(restart_with(|_| exited(0, "")), ["[kubelet-start] Starting the kubelet"]);
     }
 }

@@ -9,6 +9,7 @@ mod arguments;
 pub mod certs;
 pub mod config;
 pub mod files;
+pub mod initsystem;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod patches;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
 
 pub mod containerd;
+pub mod controlplane;
 pub mod docker;
 pub mod golden;
 pub mod image;

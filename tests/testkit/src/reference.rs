@@ -21,16 +21,23 @@ pub fn release(minor: u32) -> &'static str {
 
 /// Builds (once per machine) and returns the reference `command` of Kubernetes `version`.
 pub fn binary(version: &str, command: &str) -> PathBuf {
+    toolchain(version, &[command]).join(command)
+}
+
+/// Builds (once per machine) the reference `commands` of Kubernetes `version` (see
+/// `tests/reference/build.sh`, e.g. `kube-apiserver`, `etcd`, `pause`) and returns their `bin/`.
+pub fn toolchain(version: &str, commands: &[&str]) -> PathBuf {
     // One build at a time: tests run in parallel threads, the Go build cache copes, but two
     // builds of the same command would race on the output file.
     static BUILD: Mutex<()> = Mutex::new(());
     let _guard = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     crate::require("go", "golang (Go 1.24 or later, with the module proxy)");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reference/build.sh");
-    let out = crate::run_ok(Command::new("bash").arg(&script).arg(version).arg(command));
-    let dir = PathBuf::from(out.lines().last().expect("build.sh prints the cache directory").trim());
-    let bin = dir.join("bin").join(command);
-    assert!(bin.is_file(), "{} did not produce {}", script.display(), bin.display());
+    let out = crate::run_ok(Command::new("bash").arg(&script).arg(version).args(commands));
+    let bin = PathBuf::from(out.lines().last().expect("build.sh prints the cache directory").trim()).join("bin");
+    for command in commands {
+        assert!(bin.join(command).is_file(), "{} did not produce {}", script.display(), bin.join(command).display());
+    }
     bin
 }
 

@@ -2,6 +2,7 @@
 //! tools a user checks a bundle with (zstd, tar, skopeo, minisign), and tampering.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod api_phases;
 mod apply;
 mod corpus;
 mod crafted;
@@ -28,6 +29,8 @@ pub fn airadm() -> Command {
 
 /// A registry seeded with the v1.31.2 images, a key pair and a scratch directory.
 pub struct World {
+    /// The Kubernetes version bundles are built for.
+    pub version: String,
     pub registry: Registry,
     pub pushed: Vec<PushedImage>,
     pub dir: tempfile::TempDir,
@@ -37,7 +40,29 @@ impl World {
     pub fn new(unique_layer_size: usize) -> Self {
         let registry = Registry::start();
         let pushed = seed_catalog(&registry, CATALOG_V1_31_2, unique_layer_size);
-        Self { registry, pushed, dir: tempfile::tempdir().unwrap() }
+        Self { version: "v1.31.2".into(), registry, pushed, dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// A registry seeded with stand-ins (small layers) under the names of `version`'s images, as
+    /// `airbundle list-images` gives them.
+    pub fn with_version(version: &str, unique_layer_size: usize) -> Self {
+        let list = run_ok(airbundle().args(["list-images", "--kubernetes-version", version]));
+        let catalog: Vec<(String, String)> = list
+            .lines()
+            .map(|l| {
+                let (repository, tag) = l.trim().strip_prefix("registry.k8s.io/").unwrap().rsplit_once(':').unwrap();
+                (repository.to_owned(), tag.to_owned())
+            })
+            .collect();
+        let catalog: Vec<(&str, &str)> = catalog.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
+        let registry = Registry::start();
+        let pushed = seed_catalog(&registry, &catalog, unique_layer_size);
+        Self { version: version.into(), registry, pushed, dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Where [`World::build`] writes the `arch` bundle in `out`.
+    pub fn bundle(&self, out: &Path, arch: &str) -> PathBuf {
+        out.join(format!("kubernetes-{}-linux-{arch}.tar.zst", self.version))
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -50,13 +75,13 @@ impl World {
         (self.path(&format!("{name}.key")), self.path(&format!("{name}.pub")))
     }
 
-    /// `airbundle build` v1.31.2 for `arch` signed with `key` into `out`.
+    /// `airbundle build` of the world's version for `arch` signed with `key` into `out`.
     pub fn build(&self, key: &Path, arch: &str, out: &Path, extra: &[&str]) -> Command {
         let mut cmd = airbundle();
         cmd.args([
             "build",
             "--kubernetes-version",
-            "v1.31.2",
+            &self.version,
             "--arch",
             arch,
             "--plain-http",
