@@ -1,25 +1,26 @@
 //! `airbundle build`: catalog → resolve platform manifests → pull missing blobs into the cache
 //! in parallel → per architecture, pack the signed bundle and its detached signature.
 
+mod pack;
+mod pull;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufWriter, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-use bundle::manifest::{BuilderInfo, SCHEMA_VERSION};
-use bundle::oci_layout::{self, INDEX_PATH, OCI_LAYOUT_PATH};
 use bundle::signature::KeyError;
 use bundle::writer::WriteError;
-use bundle::{Digest, Entry, EntryPath, EntrySource, Image, Manifest, SigningKey, WriterOptions};
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use bundle::{Digest, Manifest, SigningKey};
 use oci_client::Reference;
 
+use self::pack::PackJob;
+use self::pull::{missing_blobs, pull_missing, resolve_all};
+use crate::auth;
 use crate::cache::BlobCache;
 use crate::catalog::{Catalog, CatalogError, KubernetesVersion, Overrides};
-use crate::prerender::{self, ConfigInputs};
-use crate::progress::{Bar, Progress};
-use crate::registry::{BlobRef, Mirror, PullError, Registry, ResolvedImage, Retry, pull_reference};
-use crate::{auth, output};
+use crate::progress::Progress;
+use crate::registry::{Mirror, PullError, Registry, Retry, pull_reference};
 
 /// Everything `airbundle build` needs.
 #[derive(Debug, Clone)]
@@ -254,65 +255,6 @@ pub fn plan_images(options: &BuildOptions, version: &KubernetesVersion) -> Resul
     Ok((repository, planned))
 }
 
-async fn resolve_all(
-    registry: &Registry,
-    images: &[PlannedImage],
-    arch: &str,
-    cache: &BlobCache,
-    jobs: usize,
-) -> Result<Vec<ResolvedImage>, BuildError> {
-    let resolved: Vec<ResolvedImage> = futures_util::stream::iter(images)
-        .map(|image| registry.resolve(&image.pull, arch, cache))
-        .buffered(jobs.max(1))
-        .try_collect()
-        .await?;
-    for image in &resolved {
-        cache.store_bytes(&image.digest, &image.manifest).map_err(|source| BuildError::Cache { dir: PathBuf::new(), source })?;
-    }
-    Ok(resolved)
-}
-
-/// Every config and layer not yet cached, once, in digest order (the order bundles need them).
-fn missing_blobs(resolved: &BTreeMap<String, Vec<ResolvedImage>>, cache: &BlobCache) -> BTreeMap<Digest, (BlobRef, Reference, String)> {
-    let mut wanted = BTreeMap::new();
-    for image in resolved.values().flatten() {
-        for blob in std::iter::once(&image.config).chain(&image.layers).filter(|b| !cache.contains(&b.digest, b.size)) {
-            wanted.entry(blob.digest).or_insert_with(|| (blob.clone(), image.source.clone(), label(&image.source, blob)));
-        }
-    }
-    wanted
-}
-
-/// Pulls `wanted` into the cache, `jobs` at a time, marking each blob ready as it lands.
-async fn pull_missing(
-    registry: &Registry,
-    wanted: &BTreeMap<Digest, (BlobRef, Reference, String)>,
-    cache: &BlobCache,
-    jobs: usize,
-    progress: &mut Progress,
-    ready: &Readiness,
-) -> Result<(), BuildError> {
-    if wanted.is_empty() {
-        progress.line("all blobs are in the cache");
-        return Ok(());
-    }
-    progress.start_total(wanted.len(), wanted.values().map(|(b, _, _)| b.size).sum());
-    let progress = &*progress;
-    let result = futures_util::stream::iter(wanted.values())
-        .map(|(blob, pull, label)| async move {
-            let bar = progress.blob(label, blob.size);
-            registry.fetch_blob(pull, blob, cache, &bar).await?;
-            ready.mark_ready(&blob.digest);
-            bar.finish("pulled");
-            Ok::<_, BuildError>(())
-        })
-        .buffer_unordered(jobs.max(1))
-        .try_collect::<()>()
-        .await;
-    progress.finish_total();
-    result
-}
-
 /// Which blobs the packer may read: those cached before the build, and those pulled so far.
 struct Readiness {
     state: Mutex<ReadyState>,
@@ -362,178 +304,6 @@ impl Readiness {
     /// True for blobs this build pulled and verified itself (no need to hash them again).
     fn pulled(&self, digest: &Digest) -> bool {
         self.lock().pulled.contains(digest)
-    }
-}
-
-fn label(pull: &Reference, blob: &BlobRef) -> String {
-    let name = pull.repository().rsplit('/').next().unwrap_or_default();
-    format!("{name} {}", &blob.digest.hex()[..12])
-}
-
-/// Packing one architecture's bundle (blocking: runs on its own thread).
-struct PackJob {
-    version: String,
-    arch: String,
-    repository: String,
-    images: Vec<PlannedImage>,
-    resolved: Vec<ResolvedImage>,
-    options: BuildOptions,
-}
-
-impl PackJob {
-    fn pack(self, key: &SigningKey, cache: &BlobCache, progress: &Progress, ready: &Readiness) -> Result<BuiltBundle, BuildError> {
-        let (manifest, small) = self.manifest()?;
-        let path = self.options.output_dir.join(manifest.file_name());
-        let manifest_signature = key
-            .sign(&manifest.to_bytes()[..], &manifest.trusted_comment())
-            .map_err(|source| BuildError::Output { path: path.clone(), source })?;
-        let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
-        let bar = progress.packing(&manifest.file_name(), total);
-        let out_err = |source| BuildError::Output { path: path.clone(), source };
-        let temp = output::temp_beside(&path).map_err(out_err)?;
-        let file = temp.as_file().try_clone().map_err(out_err)?;
-        let mut source = Source { small, cache, bar: bar.clone(), ready };
-        let options = WriterOptions {
-            level: self.options.zstd_level,
-            workers: self.options.zstd_workers,
-            mtime: self.options.source_date_epoch.unwrap_or(0),
-        };
-        let (writer, prehash) =
-            bundle::write_bundle(BufWriter::with_capacity(256 << 10, file), options, &manifest, &manifest_signature, &mut source)
-                .map_err(|e| self.write_error(e, &path, cache))?;
-        drop(writer);
-        output::persist(temp, &path, 0o644).map_err(out_err)?;
-        let signature = path.with_extension("zst.minisig");
-        output::write_atomic(&signature, key.sign_prehashed(&prehash, &manifest.file_trusted_comment()).as_bytes(), 0o644)
-            .map_err(|source| BuildError::Output { path: signature.clone(), source })?;
-        bar.finish("wrote");
-        let size = fs_err::metadata(&path).map_err(|source| BuildError::Output { path: path.clone(), source })?.len();
-        Ok(BuiltBundle { path, signature, size, manifest })
-    }
-
-    fn write_error(&self, error: WriteError, path: &Path, cache: &BlobCache) -> BuildError {
-        if let WriteError::Mismatch { path: entry, expected, .. } = &error
-            && entry.as_str().starts_with(oci_layout::BLOBS_DIR)
-        {
-            let _ = cache.evict(expected);
-            return BuildError::CorruptCache { digest: *expected, path: cache.path(expected) };
-        }
-        BuildError::Write { path: path.to_owned(), source: Box::new(error) }
-    }
-
-    /// The manifest, and the bytes of every entry that is not a cached blob.
-    fn manifest(&self) -> Result<(Manifest, BTreeMap<EntryPath, Vec<u8>>), BuildError> {
-        let mut small: BTreeMap<EntryPath, Vec<u8>> = BTreeMap::new();
-        let mut entries: BTreeMap<EntryPath, Entry> = BTreeMap::new();
-        let mut images = Vec::new();
-        let mut sizes: BTreeMap<Digest, u64> = self.resolved.iter().map(|r| (r.digest, r.manifest.len() as u64)).collect();
-        for (planned, resolved) in self.images.iter().zip(&self.resolved) {
-            let blobs: Vec<(Digest, u64)> = std::iter::once((resolved.digest, resolved.manifest.len() as u64))
-                .chain(std::iter::once(&resolved.config).chain(&resolved.layers).map(|b| (b.digest, b.size)))
-                .collect();
-            for (digest, size) in &blobs {
-                let path = oci_layout::blob_path(digest);
-                entries.insert(path.clone(), Entry { path, size: *size, sha256: *digest });
-            }
-            let mut image = Image {
-                name: planned.name.clone(),
-                component: planned.component.clone(),
-                digest: resolved.digest,
-                media_type: resolved.media_type.clone(),
-                platform: resolved.platform.clone(),
-                index_digest: resolved.index_digest,
-                oci_index: None,
-                config: resolved.config.digest,
-                layers: resolved.layers.iter().map(|l| l.digest).collect(),
-                size: blobs.iter().map(|(_, s)| s).sum(),
-            };
-            if oci_layout::needs_oci_index(&image.media_type) {
-                let wrapper = oci_layout::oci_index_bytes(&image, resolved.manifest.len() as u64);
-                let digest = Digest::of(&wrapper);
-                sizes.insert(digest, wrapper.len() as u64);
-                small.insert(oci_layout::blob_path(&digest), wrapper);
-                image.oci_index = Some(digest);
-            }
-            images.push(image);
-        }
-        small.insert(entry_path(INDEX_PATH), oci_layout::index_json_bytes(&images, |d| sizes.get(d).copied().unwrap_or_default()));
-        small.insert(entry_path(OCI_LAYOUT_PATH), oci_layout::oci_layout_bytes());
-        for config in prerender::render(&self.config_inputs()).map_err(BuildError::Render)? {
-            small.insert(entry_path(config.path), config.contents);
-        }
-        for (path, bytes) in &small {
-            entries.insert(path.clone(), Entry { path: path.clone(), size: bytes.len() as u64, sha256: Digest::of(bytes) });
-        }
-        let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            kubernetes_version: self.version.clone(),
-            os: "linux".into(),
-            arch: self.arch.clone(),
-            image_repository: self.repository.clone(),
-            builder: BuilderInfo { name: "airbundle".into(), version: env!("CARGO_PKG_VERSION").into() },
-            created: bundle::manifest::rfc3339(self.options.source_date_epoch.unwrap_or(0)),
-            images,
-            entries: entries.into_values().collect(),
-        };
-        Ok((manifest, small))
-    }
-
-    fn config_inputs(&self) -> ConfigInputs<'_> {
-        let tag = |component: &str| self.images.iter().find(|i| i.component == component).map(|i| i.tag.as_str()).unwrap_or_default();
-        let pause = self.images.iter().find(|i| i.component == "pause").map(|i| i.name.as_str()).unwrap_or_default();
-        ConfigInputs {
-            kubernetes_version: &self.version,
-            image_repository: &self.repository,
-            etcd_tag: tag("etcd"),
-            coredns_tag: tag("coredns"),
-            pause_image: pause,
-        }
-    }
-}
-
-fn entry_path(path: &str) -> EntryPath {
-    // Constant, valid paths.
-    #[allow(clippy::expect_used)]
-    EntryPath::new(path).expect("valid entry path")
-}
-
-/// Entry contents: small ones from memory, blobs from the cache, counted on the packing bar.
-struct Source<'a> {
-    small: BTreeMap<EntryPath, Vec<u8>>,
-    cache: &'a BlobCache,
-    bar: Bar,
-    ready: &'a Readiness,
-}
-
-impl EntrySource for Source<'_> {
-    fn open(&mut self, entry: &Entry) -> io::Result<Box<dyn Read + '_>> {
-        let reader: Box<dyn Read> = match self.small.get(&entry.path) {
-            Some(bytes) => Box::new(io::Cursor::new(bytes.clone())),
-            None => {
-                self.ready.wait(&entry.sha256)?;
-                Box::new(fs_err::File::open(self.cache.path(&entry.sha256))?)
-            }
-        };
-        Ok(Box::new(Counting { inner: reader, bar: &self.bar }))
-    }
-
-    fn verified(&self, entry: &Entry) -> bool {
-        // Pulled in this build: oci-client hashed it on the way in. Blobs from earlier builds
-        // are hashed again, which catches a corrupted cache.
-        self.ready.pulled(&entry.sha256)
-    }
-}
-
-struct Counting<'a, R> {
-    inner: R,
-    bar: &'a Bar,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
-        Ok(n)
     }
 }
 

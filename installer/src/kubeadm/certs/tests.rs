@@ -9,7 +9,9 @@ use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::X509Certificate;
 
 use super::*;
+use crate::kubeadm::InitConfig;
 use crate::kubeadm::config::{self, ComponentImages, Documents, HostFacts, InitFlags, Version};
+use crate::kubeadm::files::Root;
 
 pub(crate) fn config_with(flags: InitFlags, cluster_yaml: Option<&str>) -> InitConfig {
     let docs = match cluster_yaml {
