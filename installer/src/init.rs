@@ -178,6 +178,9 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
         Some((phase, sub)) => vec![(phase, sub.unwrap_or("all"))],
         None => plan(&cfg.skip_phases),
     };
+    if single.is_none() {
+        say(vec![format!("[init] Using Kubernetes version: {version}")])?;
+    }
     let now = SystemTime::now();
     let mut certificate_key: Option<String> = None;
     let mut admin = AdminClient(None);
@@ -286,7 +289,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 let (client, cfg) = (&admin.get(&root).await?, &cfg);
                 let admin_conf = read_node_file(&root, "/etc/kubernetes/admin.conf")?;
                 let admin_conf = &String::from_utf8(admin_conf).context("/etc/kubernetes/admin.conf is not UTF-8")?;
-                say(retrying(cfg, || api::bootstrap_token(client, &cfg.bootstrap_tokens, admin_conf, now)).await?)?;
+                say(retrying(cfg, || api::bootstrap_token(client, &cfg.bootstrap_tokens, admin_conf, now, cfg.version.minor)).await?)?;
             }
             "kubelet-finalize" => {
                 let lines = api::enable_client_cert_rotation(&cfg, &root)?;

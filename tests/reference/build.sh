@@ -11,7 +11,9 @@
 #   coredns             at kubeadm's constants.CoreDNSVersion;
 #   crictl              sigs.k8s.io/cri-tools of VERSION's minor, else the nearest served;
 #   bridge host-local loopback portmap   the CNI reference plugins ($CNI_VERSION);
-#   pause               build/pause/linux/pause.c of the downloaded k8s.io/kubernetes, gcc -static.
+#   pause               build/pause/linux/pause.c of the downloaded k8s.io/kubernetes, gcc -static;
+#   skeleton            not a binary: skeleton.json beside bin/, the zero value of each component
+#                       configuration kubeadm marshals, as Go writes it (tests/reference/skeleton/).
 # What was taken where kubeadm's own version is not served is printed, and written to
 # bin/../versions (NAME=VERSION lines) for the tests.
 #
@@ -175,7 +177,15 @@ for cmd in "${COMMANDS[@]}"; do
         mv "$CACHE/bin/pause.tmp" "$CACHE/bin/pause"
         rm -f "$CACHE/bin/.pause."*; touch "$stamp"
       fi ;;
-    *) echo "reference: unknown command \`$cmd\`: use ${KUBE_COMMANDS[*]} etcd etcdctl coredns crictl ${CNI_PLUGINS[*]} pause, or all" >&2; exit 1 ;;
+    skeleton)
+      stamp="$CACHE/bin/.skeleton.$(cat "$KUBE_MODULE/go.sum" "$HERE/skeleton/skeleton.go" | sha256sum | cut -c1-16)"
+      if ! [ -f "$CACHE/skeleton.json" ] || ! [ -f "$stamp" ]; then
+        echo "reference: writing $CACHE/skeleton.json from kubeadm $VERSION's types" >&2
+        (cd "$KUBE_MODULE" && go run "$HERE/skeleton/skeleton.go") > "$CACHE/skeleton.json.tmp"
+        mv "$CACHE/skeleton.json.tmp" "$CACHE/skeleton.json"
+        rm -f "$CACHE/bin/.skeleton."*; touch "$stamp"
+      fi ;;
+    *) echo "reference: unknown command \`$cmd\`: use ${KUBE_COMMANDS[*]} etcd etcdctl coredns crictl ${CNI_PLUGINS[*]} pause skeleton, or all" >&2; exit 1 ;;
   esac
 done
 # What the tests read: kubeadm's versions and the ones built (the proxy's nearest).

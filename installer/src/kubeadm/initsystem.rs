@@ -175,7 +175,10 @@ mod tests {
             ]
         );
         let lines = with(Kubelet::Stop, |_| Err(std::io::Error::from(std::io::ErrorKind::NotFound)), SYSTEMD);
-        assert_eq!(lines, ["[kubelet-start] WARNING: unable to stop the kubelet service momentarily: [failed to run daemon-reload: entity not found]"]);
+        assert_eq!(
+            lines,
+            ["[kubelet-start] WARNING: unable to stop the kubelet service momentarily: [failed to run daemon-reload: entity not found]"]
+        );
         assert!(with(Kubelet::Start, |_| exited(0, "", ""), SYSTEMD).is_empty());
     }
 
@@ -187,6 +190,9 @@ mod tests {
             super::kubelet(&root, Kubelet::Start),
             ["[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."]
         );
-        assert!(super::kubelet(&root, Kubelet::Restart)[0].ends_with("won't make sure the kubelet not running for a short period of time while setting up configuration for it."));
+        assert!(
+            super::kubelet(&root, Kubelet::Restart)[0]
+                .ends_with("won't make sure the kubelet not running for a short period of time while setting up configuration for it.")
+        );
     }
 }

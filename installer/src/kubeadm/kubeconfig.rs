@@ -294,8 +294,13 @@ fn render_spec(cfg: &InitConfig, spec: &KubeconfigSpec, ca: &SigningCa<'_>, key:
     let der = pki::signed_leaf(&request, &key.pair, ca.der, ca.key)
         .map_err(|source| KubeconfigError::Generate { client: client.clone(), source })?;
     let files = Credentials { ca: pki::pem_encode("CERTIFICATE", ca.der), cert: pki::pem_encode("CERTIFICATE", &der), key: key.pem };
-    render(&cfg.cluster_name, &server_of(cfg, spec), &client, &files).map_err(|source| KubeconfigError::Render { file: spec.file, source })
+    render(&cfg.cluster_name, &server_of(cfg, spec), &client, &files, cfg.version.minor)
+        .map_err(|source| KubeconfigError::Render { file: spec.file, source })
 }
+
+/// The first minor whose client-go leaves an empty `preferences` out of a kubeconfig
+/// (`Preferences` became `omitzero` in k8s.io/client-go v0.34's clientcmd/api/v1).
+pub const PREFERENCES_OMITTED_FROM: u32 = 34;
 
 /// The PEM texts a kubeconfig embeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,10 +315,16 @@ pub struct Credentials {
 
 /// kubeadm's `CreateWithCerts` written as client-go's `clientcmd.Write` does: one cluster named
 /// after the cluster, one user, context `<user>@<cluster>` as current context, keys sorted,
-/// `preferences: {}`, `[]byte` fields base64.
-pub fn render(cluster_name: &str, server: &str, user: &str, credentials: &Credentials) -> Result<String, serde_saphyr::ser::Error> {
+/// `preferences: {}` before v1.34 ([`PREFERENCES_OMITTED_FROM`]), `[]byte` fields base64.
+pub fn render(
+    cluster_name: &str,
+    server: &str,
+    user: &str,
+    credentials: &Credentials,
+    minor: u32,
+) -> Result<String, serde_saphyr::ser::Error> {
     let context = format!("{user}@{cluster_name}");
-    let document: Value = json!({
+    let mut document: Value = json!({
         "apiVersion": "v1",
         "clusters": [{
             "cluster": {
@@ -337,6 +348,9 @@ pub fn render(cluster_name: &str, server: &str, user: &str, credentials: &Creden
             },
         }],
     });
+    if minor >= PREFERENCES_OMITTED_FROM {
+        document.as_object_mut().map(|d| d.remove("preferences"));
+    }
     // Long base64 lines stay plain scalars, as go-yaml writes them.
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
     serde_saphyr::to_string_with_options(&document, options)

@@ -4,7 +4,6 @@
 //! replaces that package, so it installs the drop-in unless the package's is there); then the
 //! kubelet is restarted through systemd when there is one.
 
-
 use bundle::kubeadm::Arg;
 use serde_json::{Value, json};
 
@@ -94,7 +93,7 @@ pub fn config(cfg: &InitConfig, systemd_resolved: bool) -> Result<(Value, Vec<St
     if doc.pointer("/readOnlyPort").is_some_and(|p| *p != json!(0)) {
         warnings.push("[config] WARNING: KubeletConfiguration.readOnlyPort is not 0: the kubelet will serve unauthenticated HTTP".into());
     }
-    Ok((doc, warnings))
+    Ok((super::skeleton::dress(cfg.version.minor, super::skeleton::Kind::KubeletConfiguration, &doc), warnings))
 }
 
 /// Sets `pointer` (`/a/b`) in `doc`, creating mappings on the way.
@@ -188,11 +187,14 @@ mod tests {
     #[test]
     fn kubelet_config_has_kubeadm_defaults_and_keeps_the_users_settings() {
         let (doc, warnings) = config(&cfg("", "v1.31.2"), false).unwrap();
-        let yaml = crate::kubeadm::yaml::to_yaml(&doc);
-        assert_eq!(
-            yaml,
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\nkind: KubeletConfiguration\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n"
-        );
+        // kubeadm's defaults over the zero values its v1.31 Go struct marshals (checked against
+        // real kubeadm in the api_phases end-to-end test).
+        let defaults: Value = serde_saphyr::from_str(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\nkind: KubeletConfiguration\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n",
+        )
+        .unwrap();
+        assert_eq!(doc, crate::kubeadm::skeleton::dress(31, crate::kubeadm::skeleton::Kind::KubeletConfiguration, &defaults));
+        assert_eq!(doc["syncFrequency"], "0s", "a zero value Go writes");
         assert!(warnings.is_empty());
         let user = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nmaxPods: 50\nclusterDNS: [10.96.0.53]\n";
         let (doc, warnings) = config(&cfg(user, "v1.31.2"), true).unwrap();

@@ -14,6 +14,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod patches;
 pub mod preflight;
+pub mod skeleton;
 pub mod staticpod;
 pub mod v1beta3;
 pub mod wait;

@@ -145,7 +145,11 @@ pub fn command_line(manifest: &str, root: &Path) -> (Vec<String>, Vec<PathBuf>) 
         .flatten()
         .map(|v| {
             let host = &v["hostPath"];
-            (v["name"].as_str().unwrap().to_owned(), host["path"].as_str().unwrap_or("").to_owned(), host["type"].as_str().unwrap_or("").to_owned())
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                host["path"].as_str().unwrap_or("").to_owned(),
+                host["type"].as_str().unwrap_or("").to_owned(),
+            )
         })
         .collect();
     let container = &pod["spec"]["containers"][0];

@@ -35,10 +35,17 @@ pub fn toolchain(version: &str, commands: &[&str]) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reference/build.sh");
     let out = crate::run_ok(Command::new("bash").arg(&script).arg(version).args(commands));
     let bin = PathBuf::from(out.lines().last().expect("build.sh prints the cache directory").trim()).join("bin");
-    for command in commands {
+    for command in commands.iter().filter(|c| **c != "skeleton") {
         assert!(bin.join(command).is_file(), "{} did not produce {}", script.display(), bin.join(command).display());
     }
     bin
+}
+
+/// The zero values of the component configurations kubeadm `version` marshals, as its Go types
+/// print them (`tests/reference/skeleton/skeleton.go`, run in the wrapper module of `version`).
+pub fn skeleton(version: &str) -> serde_json::Value {
+    let path = toolchain(version, &["skeleton"]).join("../skeleton.json");
+    serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap()
 }
 
 /// What real kubeadm wrote for one dry-run phase.

@@ -43,10 +43,8 @@ pub(crate) fn proxy_disabled(cfg: &InitConfig) -> bool {
 }
 
 /// The KubeProxyConfiguration kubeadm stores: the user's document (if any) with kubeadm's
-/// defaults filled in where the user left them empty (`kubeProxyConfig.Default`).
-///
-/// Known gap: kubeadm marshals its Go struct, so it also writes every zero-valued field
-/// (`mode: ""`, `conntrack.maxPerCore: null`, …); kube-proxy reads both forms alike.
+/// defaults filled in where the user left them empty (`kubeProxyConfig.Default`), over the
+/// zero-valued fields kubeadm's Go struct marshals ([`crate::kubeadm::skeleton`]).
 pub fn kube_proxy_configuration(cfg: &InitConfig) -> Result<Value, AddonError> {
     let mut doc = match &cfg.kube_proxy_configuration {
         Some(Value::Object(user)) => user.clone(),
@@ -65,7 +63,7 @@ pub fn kube_proxy_configuration(cfg: &InitConfig) -> Result<Value, AddonError> {
         return Err(AddonError::ProxyConfiguration { reason: "clientConnection is not a mapping".into() });
     };
     set_if_empty(connection, "kubeconfig", KUBECONFIG_PATH);
-    Ok(Value::Object(doc))
+    Ok(crate::kubeadm::skeleton::dress(cfg.version.minor, crate::kubeadm::skeleton::Kind::KubeProxyConfiguration, &Value::Object(doc)))
 }
 
 fn set_if_empty(map: &mut Map<String, Value>, key: &str, value: &str) {

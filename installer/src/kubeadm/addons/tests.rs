@@ -108,18 +108,20 @@ fn disabled_addons_render_nothing() {
 fn kube_proxy_defaults_follow_kubeproxy_go() {
     let cfg =
         config("v1.31.0", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.244.0.0/16\n");
-    assert_eq!(
-        kube_proxy_configuration(&cfg).unwrap(),
-        json!({
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
-            "kind": "KubeProxyConfiguration",
-            "bindAddress": "0.0.0.0",
-            "clusterCIDR": "10.244.0.0/16",
-            "clientConnection": {"kubeconfig": "/var/lib/kube-proxy/kubeconfig.conf"},
-        })
-    );
+    // Over the zero values kubeadm v1.31's Go struct marshals (checked against real kubeadm in
+    // the api_phases end-to-end test).
+    let defaults = json!({
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "bindAddress": "0.0.0.0",
+        "clusterCIDR": "10.244.0.0/16",
+        "clientConnection": {"kubeconfig": "/var/lib/kube-proxy/kubeconfig.conf"},
+    });
+    let doc = kube_proxy_configuration(&cfg).unwrap();
+    assert_eq!(doc, crate::kubeadm::skeleton::dress(31, crate::kubeadm::skeleton::Kind::KubeProxyConfiguration, &defaults));
+    assert_eq!(doc["mode"], "", "a zero value Go writes");
     // No pod subnet: no clusterCIDR.
-    assert!(kube_proxy_configuration(&config("v1.31.0", "")).unwrap().get("clusterCIDR").is_none());
+    assert_eq!(kube_proxy_configuration(&config("v1.31.0", "")).unwrap()["clusterCIDR"], "");
 }
 
 #[test]
@@ -130,7 +132,10 @@ fn user_kube_proxy_values_win_over_defaults() {
     assert_eq!(doc["mode"], "ipvs");
     assert_eq!(doc["bindAddress"], "10.0.0.5");
     assert_eq!(doc["clusterCIDR"], "192.168.0.0/16");
-    assert_eq!(doc["clientConnection"], json!({"qps": 10, "kubeconfig": "/var/lib/kube-proxy/kubeconfig.conf"}));
+    assert_eq!(
+        (doc["clientConnection"]["qps"].as_i64(), doc["clientConnection"]["kubeconfig"].as_str()),
+        (Some(10), Some("/var/lib/kube-proxy/kubeconfig.conf"))
+    );
 }
 
 #[test]

@@ -130,8 +130,9 @@ pub fn tls_bootstrap_bindings() -> [(ClusterRoleBinding, &'static str); 3] {
 }
 
 /// The `kubeconfig` value of `cluster-info`: `clientcmd.Write` of a Config holding only the
-/// admin.conf current context's cluster, under the empty name.
-pub fn cluster_info_kubeconfig(admin_conf: &str) -> Result<String, ApiError> {
+/// admin.conf current context's cluster, under the empty name (`preferences: {}` as the
+/// client-go of minor `1.MINOR` writes it).
+pub fn cluster_info_kubeconfig(admin_conf: &str, minor: u32) -> Result<String, ApiError> {
     let invalid = |reason: &str| ApiError::Invalid { path: "/etc/kubernetes/admin.conf".into(), reason: reason.into() };
     let config: Value = serde_saphyr::from_str(admin_conf).map_err(|e| invalid(&e.to_string()))?;
     let named = |list: &str, name: &str| config[list].as_array().and_then(|items| items.iter().find(|i| i["name"] == name)).cloned();
@@ -139,7 +140,7 @@ pub fn cluster_info_kubeconfig(admin_conf: &str) -> Result<String, ApiError> {
     let context = named("contexts", current).ok_or_else(|| invalid("its current-context is not in contexts"))?;
     let cluster_name = context["context"]["cluster"].as_str().unwrap_or_default();
     let cluster = named("clusters", cluster_name).ok_or_else(|| invalid("its current context's cluster is not in clusters"))?;
-    Ok(to_yaml(&json!({
+    let mut document = json!({
         "apiVersion": "v1",
         "clusters": [{ "cluster": cluster["cluster"], "name": "" }],
         "contexts": null,
@@ -147,7 +148,11 @@ pub fn cluster_info_kubeconfig(admin_conf: &str) -> Result<String, ApiError> {
         "kind": "Config",
         "preferences": {},
         "users": null,
-    })))
+    });
+    if minor >= crate::kubeadm::kubeconfig::PREFERENCES_OMITTED_FROM {
+        document.as_object_mut().map(|d| d.remove("preferences"));
+    }
+    Ok(to_yaml(&document))
 }
 
 /// ConfigMap `cluster-info` in kube-public. The `jws-kubeconfig-<id>` keys are added later by the
@@ -193,6 +198,7 @@ pub async fn bootstrap_token(
     tokens: &[BootstrapToken],
     admin_conf: &str,
     now: SystemTime,
+    minor: u32,
 ) -> Result<Vec<String>, ApiError> {
     let mut out = token_lines(tokens);
     out.push("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles".into());
@@ -206,7 +212,7 @@ pub async fn bootstrap_token(
         out.push(line.into());
     }
     out.push(format!("[bootstrap-token] Creating the {CLUSTER_INFO:?} ConfigMap in the {KUBE_PUBLIC:?} namespace"));
-    let config_map = cluster_info_config_map(cluster_info_kubeconfig(admin_conf)?);
+    let config_map = cluster_info_config_map(cluster_info_kubeconfig(admin_conf, minor)?);
     create_or_update(&Api::namespaced(client.clone(), KUBE_PUBLIC), &config_map).await?;
     apply_read_access(client, cluster_info_access()).await?;
     Ok(out)

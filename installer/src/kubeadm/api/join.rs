@@ -25,15 +25,15 @@ pub enum JoinAs<'a> {
 }
 
 /// `joinCommandTemplate` rendered: `endpoint` is the control-plane URL without `https://`,
-/// each hash a [`ca_cert_hash`]. Trailing spaces and the 4-space continuation indent are kubeadm's.
+/// each hash a [`ca_cert_hash`]. Trailing spaces and the tab after each continuation are kubeadm's.
 pub fn join_command(endpoint: &str, token: &str, ca_hashes: &[String], join_as: JoinAs<'_>) -> String {
     let host_port = endpoint.replace("https://", "");
-    let mut out = format!("kubeadm join {host_port} --token {token} \\\n    ");
+    let mut out = format!("kubeadm join {host_port} --token {token} \\\n\t");
     for hash in ca_hashes {
         out.push_str(&format!("--discovery-token-ca-cert-hash {hash} "));
     }
     if let JoinAs::ControlPlane(key) = join_as {
-        out.push_str("\\\n    --control-plane ");
+        out.push_str("\\\n\t--control-plane ");
         if let Some(key) = key.filter(|k| !k.is_empty()) {
             out.push_str(&format!("--certificate-key {key}"));
         }

@@ -35,7 +35,9 @@ pub const COMPONENT_CONFIG_HASH: &str = "kubeadm.kubernetes.io/component-config.
 
 /// ConfigMap `kubeadm-config`: the defaulted v1beta4 `ClusterConfiguration`, as kubeadm marshals it.
 pub fn kubeadm_config_map(cfg: &InitConfig) -> Result<ConfigMap, serde_json::Error> {
-    let document = to_yaml(&serde_json::to_value(&cfg.cluster_document)?);
+    let document = serde_json::to_value(&cfg.cluster_document)?;
+    let document =
+        to_yaml(&crate::kubeadm::skeleton::dress(cfg.version.minor, crate::kubeadm::skeleton::Kind::ClusterConfiguration, &document));
     Ok(ConfigMap {
         metadata: meta(Some(KUBE_SYSTEM), KUBEADM_CONFIG),
         data: Some(BTreeMap::from([(CLUSTER_CONFIGURATION_KEY.into(), document)])),

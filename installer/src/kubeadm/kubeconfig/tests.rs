@@ -26,7 +26,7 @@ fn with_ca(cfg: &InitConfig) -> (tempfile::TempDir, Root) {
 #[test]
 fn renders_the_file_as_client_go_writes_it() {
     let credentials = Credentials { ca: "CA\n".into(), cert: "CERT\n".into(), key: "KEY\n".into() };
-    let text = render("kubernetes", "https://10.0.0.5:6443", "system:node:node-1", &credentials).unwrap();
+    let text = render("kubernetes", "https://10.0.0.5:6443", "system:node:node-1", &credentials, 31).unwrap();
     assert_eq!(
         text,
         "apiVersion: v1
@@ -50,9 +50,12 @@ users:
     client-key-data: S0VZCg==
 "
     );
-    let long = Credentials { ca: "x".repeat(3000), ..credentials };
-    let text = render("kubernetes", "https://[fd00::1]:6443", "kubernetes-admin", &long).unwrap();
+    let long = Credentials { ca: "x".repeat(3000), ..credentials.clone() };
+    let text = render("kubernetes", "https://[fd00::1]:6443", "kubernetes-admin", &long, 31).unwrap();
     assert!(text.contains(&format!("    certificate-authority-data: {}\n", pki::base64_encode("x".repeat(3000).as_bytes()))), "{text}");
+    let from_v1_34 = render("kubernetes", "https://10.0.0.5:6443", "system:node:node-1", &credentials, 34).unwrap();
+    let v1_31 = render("kubernetes", "https://10.0.0.5:6443", "system:node:node-1", &credentials, 31).unwrap();
+    assert_eq!(from_v1_34, v1_31.replace("preferences: {}\n", ""), "client-go v0.34 leaves empty preferences out");
 }
 
 #[test]

@@ -32,8 +32,7 @@ const PHASES: &[&[&str]] = &[
 
 /// What `init` runs at the end to print the join commands: kubeadm's show-join-command needs
 /// bootstrap-token and upload-certs in the same run (it refuses to run alone).
-const JOIN_PHASES_SKIPPED: &str =
-    "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start,wait-control-plane,upload-config,mark-control-plane,kubelet-finalize,addon";
+const JOIN_PHASES_SKIPPED: &str = "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start,wait-control-plane,upload-config,mark-control-plane,kubelet-finalize,addon";
 
 /// What kubeadm's phases create or change, by kind (as `kubectl get` names them).
 const KINDS: &[&str] = &[
@@ -52,7 +51,8 @@ const KINDS: &[&str] = &[
 ];
 
 /// Field managers of the control plane itself .
-const CONTROL_PLANE_MANAGERS: &[&str] = &["kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+const CONTROL_PLANE_MANAGERS: &[&str] =
+    &["kube-apiserver", "kube-controller-manager", "kube-scheduler", "clusterrole-aggregation-controller"];
 
 fn config_text() -> String {
     format!(
@@ -85,7 +85,8 @@ fn snapshot(cp: &ControlPlane, ns: &NetNs, bin: &Path) -> BTreeMap<String, Value
         for item in list["items"].as_array().unwrap() {
             let meta = &item["metadata"];
             // What the control plane writes by itself, whenever its controllers get to it.
-            let managers: Vec<&str> = meta["managedFields"].as_array().into_iter().flatten().filter_map(|f| f["manager"].as_str()).collect();
+            let managers: Vec<&str> =
+                meta["managedFields"].as_array().into_iter().flatten().filter_map(|f| f["manager"].as_str()).collect();
             if managers.iter().all(|m| CONTROL_PLANE_MANAGERS.contains(m)) {
                 continue;
             }
@@ -111,9 +112,21 @@ fn normalise(objects: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
         for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"] {
             meta.remove(field);
         }
-        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove("deployment.kubernetes.io/revision");
-            annotations.remove("deprecated.daemonset.template.generation");
+        // What the controllers add when they get to it: revisions, and on the Node the TTL,
+        // the beta labels and the lifecycle taints.
+        for (field, keys) in [
+            (
+                "annotations",
+                &["deployment.kubernetes.io/revision", "deprecated.daemonset.template.generation", "node.alpha.kubernetes.io/ttl"][..],
+            ),
+            ("labels", &["beta.kubernetes.io/arch", "beta.kubernetes.io/os"][..]),
+        ] {
+            if let Some(map) = meta.get_mut(field).and_then(Value::as_object_mut) {
+                map.retain(|k, _| !keys.contains(&k.as_str()));
+                if map.is_empty() {
+                    meta.remove(field);
+                }
+            }
         }
         for owner in meta.get_mut("ownerReferences").and_then(Value::as_array_mut).into_iter().flatten() {
             owner["uid"] = Value::from("<uid>");
@@ -123,6 +136,9 @@ fn normalise(objects: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
         }
         if let Some(object) = object.as_object_mut() {
             object.remove("status");
+        }
+        if let Some(taints) = object.pointer_mut("/spec/taints").and_then(Value::as_array_mut) {
+            taints.retain(|t| !t["key"].as_str().is_some_and(|k| k.starts_with("node.kubernetes.io/")));
         }
         for token in &random_tokens {
             if key == format!("secrets/kube-system/{token}") {
@@ -172,10 +188,7 @@ fn register_node(cp: &ControlPlane, ns: &NetNs, bin: &Path) {
 
 #[test]
 fn the_api_phases_make_on_a_real_control_plane_what_kubeadms_make() {
-    let bin = reference::toolchain(
-        VERSION,
-        &["kubeadm", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"],
-    );
+    let bin = reference::toolchain(VERSION, &["kubeadm", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]);
     let w = World::with_version(VERSION, 2_000);
     let (key, public) = w.keygen("release");
     run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
@@ -223,6 +236,26 @@ fn the_api_phases_make_on_a_real_control_plane_what_kubeadms_make() {
         assert_eq!(any_token(&ours_said), any_token(&theirs_said), "what `init phase {phase:?}` prints: airadm (left), kubeadm (right)");
     }
 
+    // The controller-manager's bootstrapsigner signs cluster-info with each token: wait for it
+    // in both clusters, so that the signatures are compared too.
+    for (cp, ns) in [(&cp_ours, &ns_ours), (&cp_theirs, &ns_theirs)] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let signed = || {
+            run_ok(cp.kubectl(ns, &bin).args([
+                "get",
+                "configmap",
+                "cluster-info",
+                "-n",
+                "kube-public",
+                "-o",
+                "jsonpath={.data.jws-kubeconfig-abcdef}",
+            ]))
+        };
+        while signed().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "cluster-info is not signed after 90 s\n{}", cp.logs());
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
     let ours_changed = changes(&before_ours, &snapshot(&cp_ours, &ns_ours, &bin));
     let theirs_changed = changes(&before_theirs, &snapshot(&cp_theirs, &ns_theirs, &bin));
     let keys = |m: &BTreeMap<String, Value>| m.keys().cloned().collect::<Vec<_>>();

@@ -35,9 +35,9 @@ fn ca_cert_hash_matches_pubkeypin_test_vector() {
 fn join_commands_are_kubeadms_template() {
     let hashes = ["sha256:abc".to_owned()];
     let worker = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::Worker);
-    assert_eq!(worker, "kubeadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef \\\n    --discovery-token-ca-cert-hash sha256:abc ");
+    assert_eq!(worker, "kubeadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash sha256:abc ");
     let control_plane = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::ControlPlane(Some("k3y")));
-    assert_eq!(control_plane, format!("{worker}\\\n    --control-plane --certificate-key k3y"));
+    assert_eq!(control_plane, format!("{worker}\\\n\t--control-plane --certificate-key k3y"));
     let no_upload = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::ControlPlane(None));
-    assert_eq!(no_upload, format!("{worker}\\\n    --control-plane "));
+    assert_eq!(no_upload, format!("{worker}\\\n\t--control-plane "));
 }
