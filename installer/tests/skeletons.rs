@@ -9,7 +9,8 @@ fn each_skeleton_is_what_kubeadms_go_types_marshal() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/skeletons");
     for release in RELEASES {
         let minor = release.rsplit_once('.').unwrap().0;
-        let committed: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(dir.join(format!("{minor}.json"))).unwrap()).unwrap();
+        let committed: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(dir.join(format!("{minor}.json"))).unwrap()).unwrap();
         assert_eq!(committed, skeleton(release), "{minor}.json: regenerate with tests/reference/build.sh {release} skeleton");
     }
 }

@@ -10,23 +10,34 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A network namespace with loopback up and `address` on it; deleted on drop.
+/// A network namespace with loopback up and `address` on an interface of its own with the
+/// default route; deleted on drop (which deletes its interfaces).
 pub struct NetNs {
     name: String,
-    /// The address the control plane advertises (on `lo`, so it needs no link).
+    /// The address the control plane advertises.
     pub address: String,
 }
 
 impl NetNs {
-    /// Creates `airadm-PID-N` with `address`/32 on its loopback.
+    /// Creates `airadm-PID-N` with `address`/24 on its `eth0`.
     pub fn new(address: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         crate::require("ip", "iproute2");
         let name = format!("airadm-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         crate::run_ok(Command::new("ip").args(["netns", "add", &name]));
         let ns = Self { name, address: address.to_owned() };
-        crate::run_ok(ns.command("ip").args(["link", "set", "lo", "up"]));
-        crate::run_ok(ns.command("ip").args(["addr", "add", &format!("{address}/32"), "dev", "lo"]));
+        // A veth pair inside the namespace, both ends up, holds the address and the default
+        // route, as a node's uplink would: kubeadm picks its advertise address from that route.
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            &["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"],
+            &["link", "set", "eth0-peer", "up"],
+            &["link", "set", "eth0", "up"],
+            &["addr", "add", &format!("{address}/24"), "dev", "eth0"],
+            &["route", "add", "default", "dev", "eth0"],
+        ] {
+            crate::run_ok(ns.command("ip").args(args));
+        }
         ns
     }
 

@@ -18,6 +18,7 @@ use crate::{World, airadm};
 
 const VERSION: &str = "v1.34.4";
 const ADDRESS: &str = "10.77.0.10";
+const CERTIFICATE_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// The API phases in init's order (kubeadm's names), each run alone as `init phase NAME`, but
 /// show-join-command (see [`JOIN_PHASES_SKIPPED`]).
@@ -61,7 +62,7 @@ kind: InitConfiguration
 bootstrapTokens:
 - token: abcdef.0123456789abcdef
   description: the test's token
-certificateKey: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+certificateKey: {CERTIFICATE_KEY}
 localAPIEndpoint:
   advertiseAddress: {ADDRESS}
 nodeRegistration:
@@ -281,7 +282,39 @@ fn the_api_phases_make_on_a_real_control_plane_what_kubeadms_make() {
     let mut kubeadm_end = ns_theirs.command(bin.join("kubeadm"));
     kubeadm_end.args(["init", "--upload-certs", "--config", "/kubeadm.yaml", "--rootfs"]).arg(&theirs);
     kubeadm_end.arg(format!("--skip-phases={JOIN_PHASES_SKIPPED}"));
-    assert_eq!(run_ok(airadm_end), run_ok(kubeadm_end), "init's last phases: airadm (left), kubeadm (right)");
+    let said = run_ok(airadm_end);
+    assert_eq!(said, run_ok(kubeadm_end), "init's last phases: airadm (left), kubeadm (right)");
+
+    // kubeadm's join reads what airadm wrote: discovery checks cluster-info's signature with the
+    // token and pins the CA; download-certs decrypts airadm's kubeadm-certs Secret.
+    let hash = said.split_whitespace().skip_while(|w| *w != "--discovery-token-ca-cert-hash").nth(1).unwrap().to_owned();
+    let joiner = w.path("joiner");
+    fs_err::create_dir_all(&joiner).unwrap();
+    let join = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: {ADDRESS}:6443
+    token: abcdef.0123456789abcdef
+    caCertHashes: [{hash}]
+controlPlane:
+  localAPIEndpoint:
+    advertiseAddress: {ADDRESS}
+  certificateKey: {CERTIFICATE_KEY}
+nodeRegistration:
+  name: cp-1
+"
+    );
+    fs_err::write(joiner.join("join.yaml"), join).unwrap();
+    let mut download = ns_ours.command(bin.join("kubeadm"));
+    download.args(["join", "phase", "control-plane-prepare", "download-certs", "--config", "/join.yaml", "--rootfs"]).arg(&joiner);
+    let out = run_ok(download);
+    assert!(out.contains("[download-certs] Downloading the certificates in Secret \"kubeadm-certs\""), "{out}");
+    for file in ["ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt", "etcd/ca.key"] {
+        let read = |root: &Path| fs_err::read(root.join("etc/kubernetes/pki").join(file)).unwrap();
+        assert_eq!(read(&joiner), read(&ours), "{file} as kubeadm join downloaded it");
+    }
 
     let kubelet_conf = |root: &Path| fs_err::read_to_string(root.join("etc/kubernetes/kubelet.conf")).unwrap();
     assert_eq!(kubelet_conf(&ours), kubelet_conf(&theirs), "kubelet.conf after kubelet-finalize");
