@@ -154,10 +154,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     assert!(config.contains("staticPodPath: /etc/kubernetes/manifests") && config.contains("clientCAFile: /etc/kubernetes/pki/ca.crt"));
     assert!(k("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf").exists());
     // kubeadm chroots into --rootfs and finds no init system there: it says so and goes on.
-    assert!(
-        out.contains("[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."),
-        "{out}"
-    );
+    assert!(out.contains("[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."), "{out}");
 
     // The closing message's join command pins the CA as kubeadm documents it:
     // openssl x509 -pubkey | openssl rsa -pubin -outform der | sha256sum.
