@@ -33,10 +33,11 @@ pub enum Kind {
 /// `document` as kubeadm of minor `1.MINOR` writes it: over the zero-valued fields of its type.
 /// A minor without a skeleton (newer than this airadm) gets the nearest older one.
 pub fn dress(minor: u32, kind: Kind, document: &Value) -> Value {
-    let file = FILES.iter().rev().find(|(m, _)| *m <= minor).or(FILES.first()).map_or("{}", |(_, text)| text);
-    // The files are compiled in and checked by the tests below: they parse.
-    let skeletons: Value = serde_json::from_str(file).unwrap_or_default();
-    let skeleton = skeletons.get(format!("{kind:?}")).cloned().unwrap_or(Value::Null);
+    // Parsed once per process; the files are compiled in and checked by the tests below.
+    static PARSED: std::sync::OnceLock<Vec<(u32, Value)>> = std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| FILES.iter().map(|(m, text)| (*m, serde_json::from_str(text).unwrap_or_default())).collect());
+    let skeletons = parsed.iter().rev().find(|(m, _)| *m <= minor).or(parsed.first()).map(|(_, v)| v);
+    let skeleton = skeletons.and_then(|s| s.get(format!("{kind:?}"))).cloned().unwrap_or(Value::Null);
     merge(skeleton, document)
 }
 

@@ -1,0 +1,75 @@
+//! The API server client of `init`'s phases: admin.conf's client made usable on first use
+//! (kubeadm's `initData.Client()`), kubeadm's retry of API calls, and reading node files.
+
+use anyhow::Context as _;
+
+use crate::kubeadm::api;
+use crate::kubeadm::config::InitConfig;
+use crate::kubeadm::files::Root;
+
+/// kubeadm's API calls (`apiclient.CreateOrUpdate` and friends): any error is retried every
+/// 500 ms until `timeouts.kubernetesAPICall`, then the last one is returned. A phase here is
+/// retried whole; each is idempotent, so this converges as kubeadm's per-call retries do (e.g.
+/// while a ClusterRoleBinding just created reaches the API server's authorizer, or the kubelet
+/// has yet to register the Node).
+pub(super) async fn retrying<T, E, F, Fut>(cfg: &InitConfig, mut call: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    let deadline = std::time::Instant::now() + cfg.kubernetes_api_call_timeout;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!("retrying: {:#}", e.into());
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// The client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`), built on
+/// first use and shared by every API phase.
+pub(super) struct AdminClient(pub(super) Option<kube::Client>);
+
+impl AdminClient {
+    /// kubeadm's `initData.Client()`: the first phase that needs the API makes admin.conf work
+    /// (`EnsureAdminClusterRoleBinding`: the `kubeadm:cluster-admins` binding, created with
+    /// super-admin.conf when admin.conf may not yet), whichever phase that is.
+    pub(super) async fn get(&mut self, root: &Root) -> anyhow::Result<kube::Client> {
+        if let Some(client) = &self.0 {
+            return Ok(client.clone());
+        }
+        let client = kube_client(root, "/etc/kubernetes/admin.conf").await?;
+        // kubeadm uses super-admin.conf when it exists (`os.Stat` succeeds); a broken one is an error.
+        let super_admin = match root.exists("/etc/kubernetes/super-admin.conf") {
+            true => Some(kube_client(root, "/etc/kubernetes/super-admin.conf").await?),
+            false => None,
+        };
+        api::ensure_admin_cluster_role_binding(&client, super_admin.as_ref())
+            .await
+            .context("could not bootstrap the admin user in file admin.conf")?;
+        self.0 = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// A client with the credentials of the kubeconfig at node path `kubeconfig`.
+pub(super) async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let path = root.path(kubeconfig)?;
+    let text = String::from_utf8(read_node_file(root, kubeconfig)?).with_context(|| format!("`{}` is not UTF-8", path.display()))?;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("`{}`", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("`{}`", path.display()))?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// The bytes of node file `path`, which must exist.
+pub(super) fn read_node_file(root: &Root, path: &str) -> anyhow::Result<Vec<u8>> {
+    root.read(path)?
+        .with_context(|| format!("`{}` does not exist: run the phase that writes it first", root.path(path).unwrap_or_default().display()))
+}
