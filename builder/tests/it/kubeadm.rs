@@ -2,6 +2,8 @@
 //! `kubeadm config images list` of the same release prints, for every reference release
 //! (tests/reference/build.sh builds kubeadm from the Go module proxy, cached per machine).
 
+#![allow(clippy::print_stderr)]
+
 use std::process::Command;
 
 use testkit::run_ok;
@@ -15,4 +17,34 @@ fn catalog_is_what_real_kubeadm_lists() {
         assert_eq!(ours, theirs, "airbundle list-images vs kubeadm config images list, {release}");
         assert_eq!(ours.lines().count(), 7, "{release}: {ours}");
     }
+}
+
+/// Every release the module proxy serves from v1.31 on, built or not: the image list
+/// `airbundle list-images` prints is the one kubeadm's constants of that very release give
+/// (read from its source, downloaded from the proxy; the real-kubeadm test above shows that
+/// `config images list` is these constants in this order).
+#[test]
+fn catalog_is_kubeadms_constants_for_every_served_release() {
+    let served = testkit::module::served_releases(31);
+    assert!(served.len() >= testkit::reference::RELEASES.len(), "the proxy lists only {served:?}");
+    let mut failures = Vec::new();
+    for release in &served {
+        let c = testkit::module::image_constants(release);
+        let r = &c.repository;
+        let theirs = format!(
+            "{r}/kube-apiserver:{release}\n{r}/kube-controller-manager:{release}\n{r}/kube-scheduler:{release}\n\
+             {r}/kube-proxy:{release}\n{r}/coredns/coredns:{}\n{r}/pause:{}\n{r}/etcd:{}\n",
+            c.coredns, c.pause, c.etcd
+        );
+        let out = crate::airbundle().args(["list-images", "--kubernetes-version", release]).output().unwrap();
+        let ours = String::from_utf8_lossy(&out.stdout);
+        if ours != theirs {
+            failures.push(format!(
+                "{release}: airbundle list-images\n{ours}{}kubeadm's constants\n{theirs}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    eprintln!("catalog checked against kubeadm's constants of {}", served.join(" "));
+    assert!(failures.is_empty(), "the catalog (manifests/versions/) differs from kubeadm:\n{}", failures.join("\n"));
 }
