@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod docker;
 pub mod golden;
 pub mod image;
+pub mod kubeimages;
 pub mod module;
 pub mod oci_tree;
 pub mod proxy;

@@ -190,7 +190,7 @@ fn register_node(cp: &ControlPlane, ns: &NetNs, bin: &Path) {
 #[test]
 fn the_api_phases_make_on_a_real_control_plane_what_kubeadms_make() {
     let bin = reference::toolchain(VERSION, &["kubeadm", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]);
-    let w = World::with_version(VERSION, 2_000);
+    let w = World::reference(VERSION);
     let (key, public) = w.keygen("release");
     run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
     let bundle = w.bundle(&w.path("out"), "amd64");

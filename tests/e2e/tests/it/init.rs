@@ -8,7 +8,10 @@ use std::process::Command;
 
 use testkit::{Containerd, run_fails, run_ok};
 
-use crate::{World, airadm, bundle_file};
+use crate::{World, airadm};
+
+/// Kubernetes' own images of this release (`World::reference`) make the bundle.
+const VERSION: &str = "v1.34.4";
 
 /// The API phases this version does not run.
 const API_PHASES: &str =
@@ -57,13 +60,14 @@ fn init_with_config(
     cmd
 }
 
-/// A registry-built amd64 bundle, its public key, a containerd, an empty rootfs.
-fn setup(unique_layer_size: usize) -> (World, PathBuf, PathBuf, Containerd, PathBuf) {
-    let w = World::new(unique_layer_size);
+/// A registry-built amd64 bundle of Kubernetes' own images, its public key, a containerd, an
+/// empty rootfs.
+fn setup() -> (World, PathBuf, PathBuf, Containerd, PathBuf) {
+    let w = World::reference(VERSION);
     let (key, public) = w.keygen("release");
     run_ok(w.build(&key, "amd64", &w.path("out"), &[]));
-    let bundle = bundle_file(&w.path("out"), "amd64");
-    let ctd = Containerd::start("registry.k8s.io/pause:3.10");
+    let bundle = w.bundle(&w.path("out"), "amd64");
+    let ctd = Containerd::start("registry.k8s.io/pause:3.10.1");
     let rootfs = w.path("rootfs");
     fs_err::create_dir_all(&rootfs).unwrap();
     (w, bundle, public, ctd, rootfs)
@@ -75,7 +79,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn init_imports_the_bundle_and_writes_kubeadms_tree() {
-    let (_w, bundle, public, ctd, rootfs) = setup(20_000);
+    let (_w, bundle, public, ctd, rootfs) = setup();
 
     // Without skipping the API phases, init writes the node's files, then waits for a kubelet
     // (there is none here) and gives up at the configured timeout with a one-line error.
@@ -87,7 +91,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     let out = run_ok(init(&bundle, &public, &ctd, &rootfs).arg(format!("--skip-phases={API_PHASES}")));
     assert!(out.contains("[preflight] Running pre-flight checks"), "{out}");
     assert!(out.contains("[WARNING"), "preflight found this machine is not a node: {out}");
-    assert!(out.contains("[import] registry.k8s.io/kube-apiserver:v1.31.2"), "{out}");
+    assert!(out.contains(&format!("[import] registry.k8s.io/kube-apiserver:{VERSION}")), "{out}");
     assert_eq!(out.matches("Creating static Pod manifest").count(), 4, "{out}");
     assert_eq!(ctd.ctr_ok(&["images", "ls", "-q"]).lines().count(), 14, "images imported");
 
@@ -142,14 +146,14 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
         let image = &manifest.images.iter().find(|i| i.component == component).unwrap().name;
         assert!(text.contains(&format!("image: {image}\n")), "{component}: {text}");
         assert!(text.contains("imagePullPolicy: IfNotPresent"), "{component}");
-        testkit::golden::kubernetes_validate("1.31.0", &[&path]);
+        testkit::golden::kubernetes_validate("1.34.0", &[&path]);
     }
     assert_eq!(mode(&k("/etc/kubernetes/manifests")), 0o700);
 
     // The kubelet's files.
     let flags = fs_err::read_to_string(k("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
     assert!(flags.contains(&format!("--container-runtime-endpoint=unix://{}", ctd.socket().display())), "{flags}");
-    assert!(flags.contains("--pod-infra-container-image=registry.k8s.io/pause:3.10"), "{flags}");
+    assert!(flags.contains("--pod-infra-container-image=registry.k8s.io/pause:3.10.1"), "{flags}");
     let config = fs_err::read_to_string(k("/var/lib/kubelet/config.yaml")).unwrap();
     assert!(config.contains("staticPodPath: /etc/kubernetes/manifests") && config.contains("clientCAFile: /etc/kubernetes/pki/ca.crt"));
     assert!(k("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf").exists());
@@ -193,7 +197,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
 
 #[test]
 fn dry_run_and_bad_config_change_nothing() {
-    let (w, bundle, public, ctd, rootfs) = setup(1_000);
+    let (w, bundle, public, ctd, rootfs) = setup();
 
     let out = run_ok(init(&bundle, &public, &ctd, &rootfs).arg("--dry-run").arg(format!("--skip-phases={API_PHASES}")));
     assert!(out.contains("[dryrun] Wrote certificates, kubeconfig files and control plane manifests to the"), "{out}");
@@ -222,25 +226,16 @@ fn dry_run_and_bad_config_change_nothing() {
         assert!(err.contains("not a trusted key") && err.lines().count() == 1, "{command:?}: {err}");
     }
     let defaults = run_ok(airadm().args(["config", "print", "init-defaults", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public));
-    assert!(defaults.contains("kind: InitConfiguration") && defaults.contains("kubernetesVersion: v1.31.2"), "{defaults}");
+    assert!(defaults.contains("kind: InitConfiguration") && defaults.contains(&format!("kubernetesVersion: {VERSION}")), "{defaults}");
     let images = run_ok(airadm().args(["config", "images", "list", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public));
-    assert_eq!(
-        images.lines().collect::<Vec<_>>(),
-        [
-            "registry.k8s.io/kube-apiserver:v1.31.2",
-            "registry.k8s.io/kube-controller-manager:v1.31.2",
-            "registry.k8s.io/kube-scheduler:v1.31.2",
-            "registry.k8s.io/kube-proxy:v1.31.2",
-            "registry.k8s.io/coredns/coredns:v1.11.3",
-            "registry.k8s.io/pause:3.10",
-            "registry.k8s.io/etcd:3.5.15-0",
-        ]
-    );
+    // What real kubeadm of the release lists.
+    let kubeadm = testkit::reference::binary(VERSION, "kubeadm");
+    assert_eq!(images, run_ok(Command::new(kubeadm).args(["config", "images", "list", "--kubernetes-version", VERSION])));
 }
 
 #[test]
 fn config_paths_and_symlinks_never_lead_out_of_the_rootfs() {
-    let (w, bundle, public, ctd, _) = setup(1_000);
+    let (w, bundle, public, ctd, _) = setup();
     let skip = format!("--skip-phases=import,{API_PHASES}");
 
     // `..` above `/` in certificatesDir: refused before anything is written, naming field and root.

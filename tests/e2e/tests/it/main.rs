@@ -9,6 +9,7 @@ mod crafted;
 mod import;
 mod init;
 mod interop;
+mod real_images;
 mod retry;
 mod swap;
 mod tamper;
@@ -43,20 +44,12 @@ impl World {
         Self { version: "v1.31.2".into(), registry, pushed, dir: tempfile::tempdir().unwrap() }
     }
 
-    /// A registry seeded with stand-ins (small layers) under the names of `version`'s images, as
-    /// `airbundle list-images` gives them.
-    pub fn with_version(version: &str, unique_layer_size: usize) -> Self {
-        let list = run_ok(airbundle().args(["list-images", "--kubernetes-version", version]));
-        let catalog: Vec<(String, String)> = list
-            .lines()
-            .map(|l| {
-                let (repository, tag) = l.trim().strip_prefix("registry.k8s.io/").unwrap().rsplit_once(':').unwrap();
-                (repository.to_owned(), tag.to_owned())
-            })
-            .collect();
-        let catalog: Vec<(&str, &str)> = catalog.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
+    /// A registry holding Kubernetes' own images of `version`, made from the reference binaries
+    /// (`testkit::kubeimages`), under the names real kubeadm of that version lists.
+    pub fn reference(version: &str) -> Self {
+        let layout = testkit::kubeimages::layout(version);
         let registry = Registry::start();
-        let pushed = seed_catalog(&registry, &catalog, unique_layer_size);
+        let pushed = layout.push(registry.addr());
         Self { version: version.into(), registry, pushed, dir: tempfile::tempdir().unwrap() }
     }
 
