@@ -292,7 +292,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                 let (client, cfg) = (&admin.get(&root).await?, &cfg);
                 let admin_conf = read_node_file(&root, "/etc/kubernetes/admin.conf")?;
                 let admin_conf = &String::from_utf8(admin_conf).context("/etc/kubernetes/admin.conf is not UTF-8")?;
-                say(retrying(cfg, || api::bootstrap_token(client, &cfg.bootstrap_tokens, admin_conf, now, cfg.version.minor)).await?)?;
+                say(retrying(cfg, || api::bootstrap_token(client, &cfg.bootstrap_tokens, admin_conf, now, &cfg.version)).await?)?;
             }
             "kubelet-finalize" => {
                 let lines = api::enable_client_cert_rotation(&cfg, &root)?;

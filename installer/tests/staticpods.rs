@@ -11,85 +11,37 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use installer::kubeadm::config::{self, ComponentImages, HostFacts, InitFlags};
 use installer::kubeadm::files::Root;
-use installer::kubeadm::{Version, staticpod};
+use installer::kubeadm::staticpod;
 
-const CASES: &[&str] = &[
-    "defaults-v1.31",
-    "defaults-v1.34",
-    "ha-v1.32",
-    "ipv6-v1.33",
-    "dual-stack-v1.35",
-    "external-etcd-v1.36",
-    "extras-v1.37",
-    "patches-v1.31",
-];
+mod cases;
+
+use cases::{CASES, Case};
+
 const MANIFESTS: &str = "etc/kubernetes/manifests";
 
-struct Case {
-    dir: PathBuf,
-    yaml: String,
-    version: Version,
-    etcd: String,
-    env: Vec<(String, String)>,
-    host_paths: Vec<String>,
-}
-
-impl Case {
-    fn load(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/staticpods").join(name);
-        let yaml = fs_err::read_to_string(dir.join("case.yaml")).unwrap();
-        let comment = |key: &str| -> Vec<String> {
-            yaml.lines().filter_map(|l| l.strip_prefix(&format!("# {key}: "))).map(str::to_owned).collect::<Vec<_>>()
-        };
-        let version = Version::parse(&comment("version")[0]).unwrap();
-        let etcd = comment("etcd")[0].clone();
-        let env = comment("env").iter().map(|e| e.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())).unwrap()).collect();
-        let host_paths = comment("host");
-        Self { dir, yaml, version, etcd, env, host_paths }
+/// Renders `case` into a fresh root: (file name, contents) of every manifest, plus output.txt.
+fn render(case: &Case) -> Vec<(String, String)> {
+    let root_dir = tempfile::tempdir().unwrap();
+    let root = Root::new(root_dir.path());
+    for path in &case.host_paths {
+        root.create_dir(path, 0o755).unwrap();
     }
-
-    fn config(&self) -> installer::kubeadm::InitConfig {
-        let docs = config::parse_documents(&self.yaml, "case.yaml").unwrap();
-        let v = &self.version;
-        let images = ComponentImages {
-            api_server: format!("registry.k8s.io/kube-apiserver:{v}"),
-            controller_manager: format!("registry.k8s.io/kube-controller-manager:{v}"),
-            scheduler: format!("registry.k8s.io/kube-scheduler:{v}"),
-            etcd: format!("registry.k8s.io/etcd:{}", self.etcd),
-            ..Default::default()
-        };
-        let host = HostFacts { hostname: "node".into(), default_address: Some("10.0.0.99".parse().unwrap()), cri_socket: None };
-        let mut cfg = config::resolve(docs, &InitFlags::default(), &host, v, images).unwrap();
-        // `patches.directory` is relative to the case.
-        cfg.patches_dir = cfg.patches_dir.map(|d| self.dir.join(d).display().to_string());
-        cfg
-    }
-
-    /// Renders into a fresh root: (file name, contents) of every manifest, plus output.txt.
-    fn render(&self) -> Vec<(String, String)> {
-        let root_dir = tempfile::tempdir().unwrap();
-        let root = Root::new(root_dir.path());
-        for path in &self.host_paths {
-            root.create_dir(path, 0o755).unwrap();
-        }
-        let lines = staticpod::write_manifests(&self.config(), &root, "all", false, &self.env).unwrap();
-        let manifests = root_dir.path().join(MANIFESTS);
-        assert_eq!(mode(&manifests), 0o700, "manifests directory mode");
-        let mut files: Vec<(String, String)> = fs_err::read_dir(&manifests)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .map(|p| {
-                assert_eq!(mode(&p), 0o600, "{}", p.display());
-                (p.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&p).unwrap())
-            })
-            .collect();
-        files.sort();
-        let output = lines.join("\n").replace(&self.dir.display().to_string(), "$CASE") + "\n";
-        files.push(("output.txt".into(), output));
-        files
-    }
+    let lines = staticpod::write_manifests(&case.config(), &root, "all", false, &case.env).unwrap();
+    let manifests = root_dir.path().join(MANIFESTS);
+    assert_eq!(mode(&manifests), 0o700, "manifests directory mode");
+    let mut files: Vec<(String, String)> = fs_err::read_dir(&manifests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+            (p.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    let output = lines.join("\n").replace(&case.dir.display().to_string(), "$CASE") + "\n";
+    files.push(("output.txt".into(), output));
+    files
 }
 
 fn mode(path: &Path) -> u32 {
@@ -107,7 +59,7 @@ fn manifests_match_golden_files() {
     for name in CASES {
         let case = Case::load(name);
         let expected_dir = case.dir.join("expected");
-        let rendered = case.render();
+        let rendered = render(&case);
         if bless() {
             let _ = fs_err::remove_dir_all(&expected_dir);
             fs_err::create_dir_all(&expected_dir).unwrap();

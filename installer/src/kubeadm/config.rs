@@ -101,6 +101,16 @@ impl Version {
     pub fn at_least(&self, minor: u32) -> bool {
         self.major > 1 || (self.major == 1 && self.minor >= minor)
     }
+
+    /// Whether this release binds the API server's kubelet client certificate to the built-in
+    /// `system:kubelet-api-admin` ClusterRole (ClusterRoleBinding
+    /// `kubeadm:apiserver-kubelet-client`) instead of putting it in `kubeadm:cluster-admins`
+    /// (kubernetes/kubernetes#138964): from v1.36.0, and in v1.33.13 as a backport (read in the
+    /// module sources: v1.33.6, v1.34.4 and v1.35.4 still have the organization; later patches of
+    /// v1.34 and v1.35 are not served to check).
+    pub fn kubelet_api_admin(&self) -> bool {
+        self.at_least(36) || (self.major == 1 && self.minor == 33 && self.patch >= 13)
+    }
 }
 
 impl fmt::Display for Version {
@@ -339,9 +349,16 @@ impl InitConfig {
         format!("{}/{name}", self.cert_dir.trim_end_matches('/'))
     }
 
-    /// Whether a feature gate is on.
+    /// Whether a feature gate is on: as set in `featureGates`, else kubeadm's default in this
+    /// release (`cmd/kubeadm/app/features/features.go`, read in the module of every reference
+    /// release; a gate that went GA and was removed stays on).
     pub fn feature(&self, name: &str) -> bool {
-        self.feature_gates.get(name).copied().unwrap_or(false)
+        self.feature_gates.get(name).copied().unwrap_or_else(|| match name {
+            "NodeLocalCRISocket" => self.version.at_least(34),
+            "ControlPlaneKubeletLocalMode" | "WaitForAllControlPlaneComponents" => self.version.at_least(33),
+            "EtcdLearnerMode" => self.version.at_least(31),
+            _ => false,
+        })
     }
 }
 #[cfg(test)]

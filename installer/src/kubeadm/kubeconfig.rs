@@ -288,7 +288,8 @@ fn render_spec(cfg: &InitConfig, spec: &KubeconfigSpec, ca: &SigningCa<'_>, key:
         usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
         dns_names: Vec::new(),
         ips: Vec::new(),
-        not_before: now - pki::BACKDATE,
+        // pkiutil.NewSignedCert: no NotBefore in the kubeconfig spec, so the CA's own.
+        not_before: ca_not_before(ca.der).map_err(|source| KubeconfigError::Generate { client: client.clone(), source })?,
         not_after: now + cfg.cert_validity,
     };
     let der = pki::signed_leaf(&request, &key.pair, ca.der, ca.key)
@@ -296,6 +297,12 @@ fn render_spec(cfg: &InitConfig, spec: &KubeconfigSpec, ca: &SigningCa<'_>, key:
     let files = Credentials { ca: pki::pem_encode("CERTIFICATE", ca.der), cert: pki::pem_encode("CERTIFICATE", &der), key: key.pem };
     render(&cfg.cluster_name, &server_of(cfg, spec), &client, &files, cfg.version.minor)
         .map_err(|source| KubeconfigError::Render { file: spec.file, source })
+}
+
+/// The CA certificate's NotBefore.
+fn ca_not_before(der: &[u8]) -> Result<SystemTime, pki::PkiError> {
+    let seconds = pki::parse(der)?.validity().not_before.timestamp();
+    Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or_default()))
 }
 
 /// The first minor whose client-go leaves an empty `preferences` out of a kubeconfig

@@ -16,6 +16,9 @@ pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 pub const CONFIG_FILE: &str = "/var/lib/kubelet/config.yaml";
 /// The flags file kubeadm writes at init and join.
 pub const FLAGS_FILE: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// The node's own part of the kubelet configuration (feature gate `NodeLocalCRISocket`), laid
+/// over `config.yaml` as a strategic merge patch.
+pub const INSTANCE_CONFIG_FILE: &str = "/var/lib/kubelet/instance-config.yaml";
 /// Where the kubeadm package puts its drop-in.
 pub const PACKAGE_DROP_IN: &str = "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf";
 /// Where airadm puts it when the package's is absent.
@@ -152,18 +155,30 @@ fn go_quote(text: &str) -> String {
 
 /// Writes the kubelet's files under `root`; returns kubeadm's log lines.
 pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<String>, KubeletError> {
+    use super::patches::{PatchKind, Patches, applied_line};
     let mut log = Vec::new();
     let (mut doc, warnings) = config(cfg, root.exists(SYSTEMD_RESOLV_CONF))?;
     log.extend(warnings);
-    if let Some(dir) = &cfg.patches_dir {
-        let patches = super::patches::Patches::read(std::path::Path::new(dir))?;
-        let (patched, applied) = patches.apply("kubeletconfiguration", doc)?;
-        doc = patched;
-        log.extend(applied.iter().map(|f| super::patches::applied_line(f.kind, "kubeletconfiguration")));
-    }
+    // kubeadm's order (runKubeletStart): the flags, the instance configuration, then config.yaml
+    // with the user's patches and the instance configuration over it.
+    let patches = cfg.patches_dir.as_ref().map(|dir| Patches::read(std::path::Path::new(dir))).transpose()?;
     root.create_dir(KUBELET_DIR, 0o700)?;
     log.push(format!("[kubelet-start] Writing kubelet environment file with flags to file \"{FLAGS_FILE}\""));
     root.write(FLAGS_FILE, flags_env(cfg, hostname).as_bytes(), PUBLIC)?;
+    let instance = cfg.feature("NodeLocalCRISocket");
+    if instance {
+        log.push(format!("[kubelet-start] Writing kubelet configuration to file \"{INSTANCE_CONFIG_FILE}\""));
+        root.write(INSTANCE_CONFIG_FILE, format!("containerRuntimeEndpoint: {}\n", go_quote(&cfg.cri_socket)).as_bytes(), PUBLIC)?;
+    }
+    if let Some(patches) = patches {
+        let (patched, applied) = patches.apply("kubeletconfiguration", doc)?;
+        doc = patched;
+        log.extend(applied.iter().map(|f| applied_line(f.kind, "kubeletconfiguration")));
+    }
+    if instance {
+        set(&mut doc, "/containerRuntimeEndpoint", json!(cfg.cri_socket));
+        log.push(applied_line(PatchKind::Strategic, "kubeletconfiguration"));
+    }
     log.push(format!("[kubelet-start] Writing kubelet configuration to file \"{CONFIG_FILE}\""));
     root.write(CONFIG_FILE, super::yaml::to_yaml(&doc).as_bytes(), PUBLIC)?;
     if !root.exists(PACKAGE_DROP_IN) && root.read(DROP_IN)?.as_deref() != Some(DROP_IN_TEXT.as_bytes()) {
@@ -210,8 +225,11 @@ mod tests {
             flags_env(&cfg("", "v1.31.2"), "node-1"),
             "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n"
         );
+        // From v1.34 the endpoint is in instance-config.yaml (NodeLocalCRISocket, on by default).
+        assert_eq!(flags_env(&cfg("", "v1.35.0"), "other-host"), "KUBELET_KUBEADM_ARGS=\"--hostname-override=node-1\"\n");
+        let off = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  NodeLocalCRISocket: false\n";
         assert_eq!(
-            flags_env(&cfg("", "v1.35.0"), "other-host"),
+            flags_env(&cfg(off, "v1.35.0"), "other-host"),
             "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --hostname-override=node-1\"\n"
         );
         let text = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  criSocket: unix:///var/run/crio/crio.sock\n  kubeletExtraArgs:\n  - name: node-ip\n    value: 10.0.0.1\n  - name: container-runtime-endpoint\n    value: unix:///run/x.sock\n";

@@ -56,11 +56,41 @@ pub struct DryRun {
     pub stdout: String,
 }
 
-/// Runs `kubeadm init phase PHASE… --config CONFIG --dry-run` chrooted into a fresh directory
-/// holding only `host_dirs` (the host paths kubeadm probes, e.g. CA certificate directories), so
-/// that what kubeadm sees of the host is what the test chose; `env` is its whole environment.
-/// `with_dir`'s files are copied into the chroot's `/` (kubeadm's working directory there), for
-/// a config's relative paths such as `patches.directory`.
+/// A fresh directory to chroot real kubeadm into: the binary at `/kubeadm`, `config` at
+/// `/config.yaml`, the (empty) `host_dirs` (host paths kubeadm probes, e.g. CA certificate
+/// directories) so that what kubeadm sees of the host is what the test chose, and `with_dir`'s
+/// files in `/` (kubeadm's working directory there), for a config's relative paths such as
+/// `patches.directory`.
+pub fn kubeadm_root(kubeadm: &Path, config: &str, host_dirs: &[String], with_dir: Option<&Path>) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    if let Some(dir) = with_dir {
+        copy_tree(dir, root.path());
+    }
+    for dir in host_dirs.iter().map(String::as_str).chain(["/tmp"]) {
+        fs_err::create_dir_all(root.path().join(dir.trim_start_matches('/'))).unwrap();
+    }
+    fs_err::write(root.path().join("config.yaml"), config).unwrap();
+    // Hard link when on the same file system (the cache usually is), else copy.
+    let inside = root.path().join("kubeadm");
+    if fs_err::hard_link(kubeadm, &inside).is_err() {
+        fs_err::copy(kubeadm, &inside).unwrap();
+    }
+    root
+}
+
+/// Runs `/kubeadm ARGS…` chrooted into `root` (see [`kubeadm_root`]) with `env` as its whole
+/// environment besides `PATH=/` (so it finds no init system); returns its standard output.
+pub fn kubeadm_in(root: &Path, args: &[&str], env: &[(String, String)]) -> String {
+    let mut cmd = Command::new("/usr/sbin/chroot");
+    cmd.arg(root).arg("/kubeadm").args(args).env_clear().env("PATH", "/");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    crate::run_ok(&mut cmd)
+}
+
+/// Runs `kubeadm init phase PHASE… --config CONFIG --dry-run` in a [`kubeadm_root`] and
+/// collects what it wrote into its dry-run directory.
 pub fn kubeadm_init_phase(
     kubeadm: &Path,
     phase: &[&str],
@@ -69,28 +99,14 @@ pub fn kubeadm_init_phase(
     env: &[(String, String)],
     with_dir: Option<&Path>,
 ) -> DryRun {
-    let root = tempfile::tempdir().unwrap();
-    if let Some(dir) = with_dir {
-        copy_tree(dir, root.path());
-    }
-    for dir in host_dirs {
-        fs_err::create_dir_all(root.path().join(dir.trim_start_matches('/'))).unwrap();
-    }
+    let root = kubeadm_root(kubeadm, config, host_dirs, with_dir);
     fs_err::create_dir_all(root.path().join("out")).unwrap();
-    fs_err::create_dir_all(root.path().join("tmp")).unwrap();
-    fs_err::write(root.path().join("config.yaml"), config).unwrap();
-    // Hard link when on the same file system (the cache usually is), else copy.
-    let inside = root.path().join("kubeadm");
-    if fs_err::hard_link(kubeadm, &inside).is_err() {
-        fs_err::copy(kubeadm, &inside).unwrap();
-    }
-    let mut cmd = Command::new("/usr/sbin/chroot");
-    cmd.arg(root.path()).arg("/kubeadm").args(["init", "phase"]).args(phase);
-    cmd.args(["--config", "/config.yaml", "--dry-run"]).env_clear().env("KUBEADM_INIT_DRYRUN_DIR", "/out").env("PATH", "/");
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    let stdout = crate::run_ok(&mut cmd);
+    let mut args = vec!["init", "phase"];
+    args.extend(phase);
+    args.extend(["--config", "/config.yaml", "--dry-run"]);
+    let mut env = env.to_vec();
+    env.push(("KUBEADM_INIT_DRYRUN_DIR".into(), "/out".into()));
+    let stdout = kubeadm_in(root.path(), &args, &env);
     // kubeadm v1.31 makes a temp dir of its own below KUBEADM_INIT_DRYRUN_DIR: walk the tree.
     let mut files = BTreeMap::new();
     let mut dirs = vec![root.path().join("out")];

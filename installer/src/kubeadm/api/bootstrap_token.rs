@@ -20,7 +20,7 @@ use super::{
     ApiError, KUBE_PUBLIC, KUBE_SYSTEM, NODE_BOOTSTRAP_TOKEN_GROUP, NODES_GROUP, apply_read_access, create_or_update, get_rule, group,
     meta, read_access, reason, request_error, role_ref, user,
 };
-use crate::kubeadm::config::{is_token, parse_duration};
+use crate::kubeadm::config::{Version, is_token, parse_duration};
 use crate::kubeadm::yaml::to_yaml;
 
 /// `bootstrapapi.SecretTypeBootstrapToken`.
@@ -129,6 +129,17 @@ pub fn tls_bootstrap_bindings() -> [(ClusterRoleBinding, &'static str); 3] {
     ]
 }
 
+/// `AllowAPIServerToAccessKubeletAPI` (releases where `Version::kubelet_api_admin`): the API
+/// server's kubelet client user bound to the built-in `system:kubelet-api-admin`.
+pub fn kubelet_api_admin_binding() -> (ClusterRoleBinding, &'static str) {
+    let binding = ClusterRoleBinding {
+        metadata: meta(None, "kubeadm:apiserver-kubelet-client"),
+        role_ref: role_ref("ClusterRole", "system:kubelet-api-admin"),
+        subjects: Some(vec![user("kube-apiserver-kubelet-client")]),
+    };
+    (binding, "[bootstrap-token] Configured RBAC rules to allow the API server kubelet client certificate to access the kubelet API")
+}
+
 /// The `kubeconfig` value of `cluster-info`: `clientcmd.Write` of a Config holding only the
 /// admin.conf current context's cluster, under the empty name (`preferences: {}` as the
 /// client-go of minor `1.MINOR` writes it).
@@ -198,8 +209,9 @@ pub async fn bootstrap_token(
     tokens: &[BootstrapToken],
     admin_conf: &str,
     now: SystemTime,
-    minor: u32,
+    version: &Version,
 ) -> Result<Vec<String>, ApiError> {
+    let minor = version.minor;
     let mut out = token_lines(tokens);
     out.push("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles".into());
     update_or_create_tokens(client, false, tokens, now).await?;
@@ -208,6 +220,11 @@ pub async fn bootstrap_token(
     create_or_update(&Api::all(client.clone()), &binding).await?;
     out.push("[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes".into());
     for (binding, line) in tls_bootstrap_bindings() {
+        create_or_update(&Api::all(client.clone()), &binding).await?;
+        out.push(line.into());
+    }
+    if version.kubelet_api_admin() {
+        let (binding, line) = kubelet_api_admin_binding();
         create_or_update(&Api::all(client.clone()), &binding).await?;
         out.push(line.into());
     }

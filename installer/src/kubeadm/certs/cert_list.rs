@@ -157,7 +157,9 @@ pub fn request_for(cfg: &InitConfig, spec: &CertSpec, now: SystemTime) -> Result
     };
     let organization = match spec.organization {
         Organization::None => None,
-        // kubeadm v1.29 moved the apiserver's kubelet client out of system:masters.
+        // kubeadm v1.29 moved the apiserver's kubelet client out of system:masters, and later
+        // releases out of any group (`Version::kubelet_api_admin`).
+        Organization::ClusterAdmins if cfg.version.kubelet_api_admin() => None,
         Organization::ClusterAdmins if cfg.version.at_least(29) => Some("kubeadm:cluster-admins".to_owned()),
         Organization::ClusterAdmins => Some("system:masters".to_owned()),
     };

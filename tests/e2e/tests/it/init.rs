@@ -152,10 +152,15 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
 
     // The kubelet's files.
     let flags = fs_err::read_to_string(k("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
-    assert!(flags.contains(&format!("--container-runtime-endpoint=unix://{}", ctd.socket().display())), "{flags}");
+    // v1.34 (feature gate NodeLocalCRISocket) moves the CRI endpoint out of the flags.
+    let socket = format!("unix://{}", ctd.socket().display());
+    assert!(!flags.contains("--container-runtime-endpoint"), "{flags}");
+    let instance = fs_err::read_to_string(k("/var/lib/kubelet/instance-config.yaml")).unwrap();
+    assert_eq!(instance, format!("containerRuntimeEndpoint: \"{socket}\"\n"));
     assert!(flags.contains("--pod-infra-container-image=registry.k8s.io/pause:3.10.1"), "{flags}");
     let config = fs_err::read_to_string(k("/var/lib/kubelet/config.yaml")).unwrap();
     assert!(config.contains("staticPodPath: /etc/kubernetes/manifests") && config.contains("clientCAFile: /etc/kubernetes/pki/ca.crt"));
+    assert!(config.contains(&format!("containerRuntimeEndpoint: {socket}\n")), "{config}");
     assert!(k("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf").exists());
     // kubeadm chroots into --rootfs and finds no init system there: it says so and goes on.
     assert!(out.contains("[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."), "{out}");

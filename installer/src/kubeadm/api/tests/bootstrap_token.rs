@@ -1,6 +1,7 @@
 //! `bootstrap-token`: token Secrets against kubeadm's vectors, then the RBAC and the
 //! cluster-info ConfigMap, in kubeadm's order.
 
+use crate::kubeadm::Version;
 use serde_json::json;
 
 use super::*;
@@ -107,7 +108,10 @@ async fn bootstrap_token_creates_tokens_rbac_and_cluster_info_in_kubeadms_order(
         post(&format!("{public_rbac}/roles"), json_of(&info_role)),
         post(&format!("{public_rbac}/rolebindings"), json_of(&info_binding)),
     ];
-    let lines = scenario(steps, |c| async move { bootstrap_token(&c, &[token], ADMIN_CONF, now(), 31).await }).await.unwrap();
+    let lines =
+        scenario(steps, |c| async move { bootstrap_token(&c, &[token], ADMIN_CONF, now(), &Version::parse("v1.31.2").unwrap()).await })
+            .await
+            .unwrap();
     assert_eq!(
         lines,
         [
@@ -128,7 +132,11 @@ async fn bootstrap_token_error_names_the_secret() {
         step("GET", format!("{SECRETS}/bootstrap-token-abcdef"), None, 404, status(404, "NotFound")),
         step("POST", format!("{SECRETS}?"), None, 403, status(403, "Forbidden")),
     ];
-    let err = scenario(steps, |c| async move { bootstrap_token(&c, &[default_token()], ADMIN_CONF, now(), 31).await }).await.unwrap_err();
+    let err = scenario(steps, |c| async move {
+        bootstrap_token(&c, &[default_token()], ADMIN_CONF, now(), &Version::parse("v1.31.2").unwrap()).await
+    })
+    .await
+    .unwrap_err();
     assert_eq!(err.to_string(), "unable to create Secret \"kube-system/bootstrap-token-abcdef\"");
 }
 
@@ -156,4 +164,24 @@ async fn admin_binding_falls_back_to_super_admin_on_forbidden() {
     let admin = vec![step("POST", format!("{CLUSTER_BINDINGS}?"), None, 500, status(500, "InternalError"))];
     let err = scenario(admin, |a| async move { ensure_admin_cluster_role_binding(&a, None).await }).await.unwrap_err();
     assert_eq!(err.to_string(), "unable to create ClusterRoleBinding \"kubeadm:cluster-admins\"");
+}
+
+#[test]
+fn the_apiserver_kubelet_client_binding_is_kubeadms_where_its_release_has_it() {
+    let has = |v: &str| Version::parse(v).unwrap().kubelet_api_admin();
+    assert!(!has("v1.33.6") && has("v1.33.13") && !has("v1.34.4") && !has("v1.35.4") && has("v1.36.0") && has("v1.37.2"));
+    let (binding, line) = kubelet_api_admin_binding();
+    assert_eq!(
+        serde_json::to_value(&binding).unwrap(),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kubeadm:apiserver-kubelet-client"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:kubelet-api-admin"},
+            "subjects": [{"kind": "User", "name": "kube-apiserver-kubelet-client"}],
+        })
+    );
+    assert_eq!(
+        line,
+        "[bootstrap-token] Configured RBAC rules to allow the API server kubelet client certificate to access the kubelet API"
+    );
 }
