@@ -10,6 +10,19 @@ else
   echo "tests/run.sh: not root, assuming .ci/deps.sh ran (it installs protoc, containerd, …)" >&2
 fi
 command -v protoc >/dev/null || { echo "tests/run.sh: protoc not found: run as root, or run .ci/deps.sh as root first" >&2; exit 1; }
+# The reference toolchain (Go, from the module proxy; cached per machine) is built in the
+# background while cargo builds (tests/reference/warmup.sh: only what the tests use): the
+# downloads overlap the Rust build, and Go fills the cores cargo leaves idle. A test needing a
+# command waits on build.sh's per-version lock, and reports build.sh's own error if the warm-up
+# failed (its log: target/reference-warmup.log).
+mkdir -p target
+if command -v go >/dev/null; then
+  setsid tests/reference/warmup.sh >target/reference-warmup.log 2>&1 &
+  warmup=$!
+  # Stopped with the tests (build.sh moves a binary into place only once it is whole).
+  trap 'kill -- -"$warmup" 2>/dev/null || true' EXIT
+  echo "tests/run.sh: building the reference toolchain in the background (target/reference-warmup.log)"
+fi
 echo "tests/run.sh: cargo build --workspace --bins --locked && cargo test --workspace --locked $*"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

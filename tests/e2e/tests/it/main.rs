@@ -4,6 +4,7 @@
 
 mod api_phases;
 mod apply;
+mod config_cmds;
 mod corpus;
 mod crafted;
 mod import;
