@@ -17,6 +17,8 @@ pub const CASES: &[&str] = &[
     "external-etcd-v1.36",
     "extras-v1.37",
     "patches-v1.31",
+    "v1beta3-v1.32",
+    "feature-gates-v1.34",
 ];
 
 pub struct Case {

@@ -329,6 +329,20 @@ nodeRegistration:
         assert_eq!(read(&joiner), read(&ours), "{file} as kubeadm join downloaded it");
     }
 
+    // And the other way: the kubeadm-certs Secret real kubeadm wrote decrypts with airadm's code
+    // (`upload_certs::decrypt`, what airadm's join will use) into kubeadm's own files.
+    let secret = run_ok(cp_theirs.kubectl(&ns_theirs, &bin).args(["get", "secret", "kubeadm-certs", "-n", "kube-system", "-o", "json"]));
+    let secret: Value = serde_json::from_str(&secret).unwrap();
+    let key = installer::kubeadm::api::decode_certificate_key(CERTIFICATE_KEY).unwrap();
+    let data = secret["data"].as_object().unwrap();
+    assert_eq!(data.len(), 8, "{data:?}");
+    for (name, value) in data {
+        let sealed = installer::kubeadm::certs::pki::base64_decode(value.as_str().unwrap()).unwrap();
+        let plain = installer::kubeadm::api::decrypt(&sealed, &key, name).unwrap();
+        let file = name.replacen("etcd-", "etcd/", 1);
+        assert_eq!(plain, fs_err::read(theirs.join("etc/kubernetes/pki").join(&file)).unwrap(), "kubeadm's {name}, decrypted by airadm");
+    }
+
     let kubelet_conf = |root: &Path| fs_err::read_to_string(root.join("etc/kubernetes/kubelet.conf")).unwrap();
     assert_eq!(kubelet_conf(&ours), kubelet_conf(&theirs), "kubelet.conf after kubelet-finalize");
     assert!(kubelet_conf(&ours).contains("kubelet-client-current.pem"));
