@@ -210,3 +210,72 @@ fn certs_kubeconfigs_and_kubelet_files_are_what_real_kubeadm_writes() {
     }
     assert!(failures.is_empty(), "{} of {compared} files differ from real kubeadm's:\n{}", failures.len(), failures.join("\n\n"));
 }
+
+/// A node whose PKI and kubeconfigs already exist, with the CA key (kubeadm reuses every file
+/// that checks out) and without it (external CA mode: kubeadm checks the files and signs
+/// nothing): airadm prints what kubeadm prints and, like kubeadm, changes no file.
+#[test]
+fn existing_files_and_external_ca_mode_are_kubeadms() {
+    let mut case = Case::load("defaults-v1.34");
+    let release = testkit::reference::release(case.version.minor);
+    case.version = installer::kubeadm::Version::parse(release).unwrap();
+    let cfg = case.config();
+    let kubeadm = testkit::reference::binary(release, "kubeadm");
+    let config = testkit::reference::with_kubernetes_version(&case.yaml, release);
+    let made = testkit::reference::kubeadm_root(&kubeadm, &config, &case.host_paths, None);
+    let phases = [&["certs", "all"][..], &["kubeconfig", "all"]];
+    let kubeadm_phases = |root: &Path| -> Vec<String> {
+        let mut lines = Vec::new();
+        for phase in phases {
+            let mut args = vec!["init", "phase"];
+            args.extend(phase);
+            args.extend(["--config", "/config.yaml"]);
+            lines.extend(testkit::reference::kubeadm_in(root, &args, &case.env).lines().map(str::to_owned));
+        }
+        lines
+    };
+    kubeadm_phases(made.path());
+    for external in [false, true] {
+        let theirs = testkit::reference::kubeadm_root(&kubeadm, &config, &case.host_paths, None);
+        let ours_dir = tempfile::tempdir().unwrap();
+        for root in [theirs.path(), ours_dir.path()] {
+            fs_err::create_dir_all(root.join("etc/kubernetes")).unwrap();
+            testkit::reference::copy_tree(&made.path().join("etc/kubernetes"), &root.join("etc/kubernetes"));
+            for dir in &case.host_paths {
+                fs_err::create_dir_all(root.join(dir.trim_start_matches('/'))).unwrap();
+            }
+            if external {
+                fs_err::remove_file(root.join("etc/kubernetes/pki/ca.key")).unwrap();
+            }
+        }
+        let before = describe_files(theirs.path());
+        let said = kubeadm_phases(theirs.path());
+        let ours = Root::new(ours_dir.path());
+        let now = SystemTime::now();
+        let mut ours_said = certs::run(&cfg, &ours, "all", now).unwrap();
+        ours_said.extend(kubeconfig::run(&cfg, &ours, "all", now).unwrap());
+        let mode = if external { "external CA" } else { "existing files" };
+        assert_eq!(ours_said, said, "{mode}: what airadm (left) and kubeadm (right) print");
+        let marker = if external { "External CA mode" } else { "Using existing ca certificate authority" };
+        assert!(said.iter().any(|l| l.contains(marker)), "{mode}: {said:#?}");
+        assert_eq!(describe_files(theirs.path()), before, "{mode}: kubeadm changed no file");
+        assert_eq!(describe_files(ours_dir.path()), before, "{mode}: airadm changed no file");
+    }
+}
+
+/// Every file under `root/etc/kubernetes`: path → contents.
+fn describe_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.join("etc/kubernetes")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs_err::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().display().to_string(), fs_err::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}

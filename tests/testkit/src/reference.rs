@@ -123,7 +123,8 @@ pub fn kubeadm_init_phase(
     DryRun { files, stdout }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies the tree `from` into `to` (regular files and directories).
+pub fn copy_tree(from: &Path, to: &Path) {
     for entry in fs_err::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
