@@ -273,6 +273,10 @@ fn client_name(cfg: &InitConfig, spec: &KubeconfigSpec) -> String {
 
 fn server_of(cfg: &InitConfig, spec: &KubeconfigSpec) -> String {
     match spec.endpoint {
+        // kubeadm v1.33+ (ControlPlaneKubeletLocalMode, on by default) unsets the
+        // controlPlaneEndpoint for kubelet.conf: the kubelet of a control-plane node talks to its
+        // own API server (cmd/phases/init/kubeconfig.go).
+        Endpoint::ControlPlane if spec.client.is_none() && cfg.feature("ControlPlaneKubeletLocalMode") => cfg.local_api_url(),
         Endpoint::ControlPlane => cfg.control_plane_url(),
         Endpoint::Local => cfg.local_api_url(),
     }

@@ -12,6 +12,7 @@ pub const CASES: &[&str] = &[
     "defaults-v1.31",
     "defaults-v1.34",
     "ha-v1.32",
+    "ha-v1.34",
     "ipv6-v1.33",
     "dual-stack-v1.35",
     "external-etcd-v1.36",

@@ -112,6 +112,11 @@ pub fn layout(version: &str) -> Layout {
     }
     let cache = bin.parent().unwrap();
     let dir = cache.join(format!("images-{}", &hex::encode(key.finalize())[..16]));
+    // One writer at a time, across the tests' threads and processes.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lock = fs_err::File::create(cache.join(".images.lock")).unwrap();
+    lock.file().lock().unwrap();
     if !dir.join("index.json").is_file() {
         let tmp = cache.join(format!("images.tmp-{}", std::process::id()));
         let _ = fs_err::remove_dir_all(&tmp);
