@@ -268,7 +268,10 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                     say(retrying(cfg, || api::upload_kubeadm_config(client, cfg)).await?)?;
                 }
                 if which == "all" || which == "kubelet" {
-                    let (document, _) = kubelet::config(cfg, root.exists(kubelet::SYSTEMD_RESOLV_CONF))?;
+                    // kubeadm v1.37 keeps the node's own mutation (resolvConf) out of the
+                    // cluster-wide ConfigMap (phases/kubelet/config.go deep-copies before Mutate).
+                    let resolved = root.exists(kubelet::SYSTEMD_RESOLV_CONF) && !cfg.version.at_least(37);
+                    let (document, _) = kubelet::config(cfg, resolved)?;
                     let document = &document;
                     say(retrying(cfg, || api::upload_kubelet_config(client, document, cfg.kubelet_configuration.is_some())).await?)?;
                 }
