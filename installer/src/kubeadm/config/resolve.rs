@@ -141,6 +141,16 @@ pub fn resolve(
             map.insert(name.to_owned(), value);
         }
     }
+    let known = known_feature_gates(version);
+    for name in cluster.feature_gates.iter().flat_map(BTreeMap::keys) {
+        if !known.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "ClusterConfiguration.featureGates: {name} is not a valid feature name of kubeadm v1.{} (known: {})",
+                version.minor,
+                known.join(", ")
+            )));
+        }
+    }
     if flags.token.is_some() || flags.token_ttl.is_some() {
         let tokens = init.bootstrap_tokens.get_or_insert_with(|| vec![BootstrapToken::default()]);
         if tokens.is_empty() {
@@ -321,4 +331,23 @@ fn validate_node_name(name: &str) -> Result<(), ConfigError> {
     } else {
         Err(invalid(format!("nodeRegistration.name (--node-name): `{name}` is not a valid node name (lower-case RFC 1123 subdomain)")))
     }
+}
+
+/// The names of kubeadm's `InitFeatureGates` in release `version` (`features/features.go`, read
+/// in the module of every reference release; a gate that went GA is removed a few releases
+/// later, and kubeadm then refuses its name).
+pub fn known_feature_gates(version: &Version) -> Vec<&'static str> {
+    let m = version.minor;
+    [
+        ("PublicKeysECDSA", 0, 36),
+        ("RootlessControlPlane", 0, u32::MAX),
+        ("EtcdLearnerMode", 0, 32),
+        ("WaitForAllControlPlaneComponents", 0, 34),
+        ("ControlPlaneKubeletLocalMode", 0, 35),
+        ("NodeLocalCRISocket", 32, 36),
+    ]
+    .into_iter()
+    .filter(|(_, from, until)| (*from..=*until).contains(&m))
+    .map(|(name, _, _)| name)
+    .collect()
 }

@@ -309,3 +309,29 @@ fn a_taint_time_that_does_not_parse_is_refused_not_dropped() {
     let err = resolve_text(&taints("yesterday"), &InitFlags::default()).unwrap_err().to_string();
     assert!(err.contains("nodeRegistration.taints[0].timeAdded: `yesterday` is not an RFC 3339 time"), "{err}");
 }
+
+#[test]
+fn feature_gates_are_the_releases_own() {
+    let at = |version: &str, text: &str| {
+        resolve(
+            parse_documents(text, "kubeadm.yaml").unwrap(),
+            &InitFlags::default(),
+            &host(),
+            &Version::parse(version).unwrap(),
+            ComponentImages::default(),
+        )
+    };
+    let gate = |name: &str| format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  {name}: false\n");
+    // Defaults as each release's features.go has them.
+    assert!(!at("v1.33.13", "").unwrap().feature("NodeLocalCRISocket"));
+    assert!(at("v1.34.4", "").unwrap().feature("NodeLocalCRISocket"));
+    assert!(!at("v1.34.4", &gate("NodeLocalCRISocket")).unwrap().feature("NodeLocalCRISocket"));
+    assert!(at("v1.37.2", "").unwrap().feature("NodeLocalCRISocket"), "removed after GA: always on");
+    // kubeadm v1.37 removed the gate and refuses its name; an unknown name is refused anywhere.
+    let err = at("v1.37.2", &gate("NodeLocalCRISocket")).unwrap_err().to_string();
+    assert!(err.contains("NodeLocalCRISocket is not a valid feature name of kubeadm v1.37 (known: RootlessControlPlane)"), "{err}");
+    let err = resolve_text(&gate("NoSuchGate"), &InitFlags::default()).unwrap_err().to_string();
+    assert!(err.contains("NoSuchGate is not a valid feature name of kubeadm v1.31"), "{err}");
+    let flags = InitFlags { feature_gates: Some("ControlPlaneKubeletLocalMode=false".into()), ..Default::default() };
+    assert!(!resolve_text("", &flags).unwrap().feature("ControlPlaneKubeletLocalMode"));
+}
