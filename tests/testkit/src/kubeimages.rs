@@ -60,6 +60,7 @@ impl Layout {
     }
 }
 
+#[derive(PartialEq, Eq)]
 enum Item {
     Dir(u32),
     File(PathBuf, u32),
@@ -291,7 +292,7 @@ fn write_layout(dir: &Path, images: &[(&(String, String), Vec<Tree>, serde_json:
     // Every distinct layer once, compressed in parallel.
     let mut distinct: Vec<&Tree> = Vec::new();
     for tree in images.iter().flat_map(|(_, layers, _)| layers) {
-        if !distinct.iter().any(|t| same(t, tree)) {
+        if !distinct.contains(&tree) {
             distinct.push(tree);
         }
     }
@@ -301,8 +302,7 @@ fn write_layout(dir: &Path, images: &[(&(String, String), Vec<Tree>, serde_json:
     });
     let mut top = Vec::new();
     for ((repository, tag), layers, config) in images {
-        let layers: Vec<&(String, u64, String)> =
-            layers.iter().map(|t| &written[distinct.iter().position(|d| same(d, t)).unwrap()]).collect();
+        let layers: Vec<&(String, u64, String)> = layers.iter().map(|t| &written[distinct.iter().position(|d| *d == t).unwrap()]).collect();
         let diff_ids: Vec<&String> = layers.iter().map(|l| &l.2).collect();
         let image_config = serde_json::to_vec(&json!({
             "architecture": "amd64", "os": "linux", "config": config,
@@ -327,17 +327,4 @@ fn write_layout(dir: &Path, images: &[(&(String, String), Vec<Tree>, serde_json:
     }
     fs_err::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     fs_err::write(dir.join("index.json"), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": top})).unwrap()).unwrap();
-}
-
-fn same(a: &Tree, b: &Tree) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|((pa, ia), (pb, ib))| {
-            pa == pb
-                && match (ia, ib) {
-                    (Item::Dir(x), Item::Dir(y)) => x == y,
-                    (Item::File(x, m), Item::File(y, n)) => x == y && m == n,
-                    (Item::Text(x), Item::Text(y)) | (Item::Link(x), Item::Link(y)) => x == y,
-                    _ => false,
-                }
-        })
 }
