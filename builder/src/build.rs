@@ -17,6 +17,7 @@ use oci_client::Reference;
 use self::pack::PackJob;
 use self::pull::{missing_blobs, pull_missing, resolve_all};
 use crate::auth;
+use crate::binaries::{self, FetchError, Sources};
 use crate::cache::BlobCache;
 use crate::catalog::{Catalog, CatalogError, KubernetesVersion, Overrides};
 use crate::progress::Progress;
@@ -57,6 +58,19 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<u64>,
     /// Retry policy.
     pub retry: Retry,
+    /// The node binaries to carry.
+    pub binaries: BinaryOptions,
+}
+
+/// Which node binaries a build carries, and where they come from.
+#[derive(Debug, Clone, Default)]
+pub struct BinaryOptions {
+    /// False for `--no-binaries`.
+    pub enabled: bool,
+    /// Upstream, `--binaries-mirror` or `--binaries-dir`.
+    pub sources: Sources,
+    /// `--airadm-binary ARCH=PATH`.
+    pub airadm: BTreeMap<String, PathBuf>,
 }
 
 /// A bundle written to disk.
@@ -102,6 +116,9 @@ pub enum BuildError {
     /// A pull failed.
     #[error(transparent)]
     Pull(#[from] PullError),
+    /// A node binary could not be added.
+    #[error(transparent)]
+    Binaries(#[from] FetchError),
     /// Cache directory unusable.
     #[error("failed to use the blob cache `{}`", dir.display())]
     Cache {
@@ -172,11 +189,17 @@ pub async fn build(options: &BuildOptions, progress: &mut Progress) -> Result<Ve
         vec![]
     };
     let registry = Registry::new(plain_http, auth::DockerConfig::load_default()?, options.retry)?;
-    let mut resolved = BTreeMap::new();
-    for arch in &arches {
-        progress.line(&format!("resolving {} images for linux/{arch}", images.len()));
-        resolved.insert(arch.clone(), resolve_all(&registry, &images, arch, &cache, options.jobs).await?);
-    }
+    // The binaries download while the images resolve: the manifest, written first, needs both.
+    let shared: &Progress = progress;
+    let resolving = async {
+        let mut resolved = BTreeMap::new();
+        for arch in &arches {
+            shared.line(&format!("resolving {} images for linux/{arch}", images.len()));
+            resolved.insert(arch.clone(), resolve_all(&registry, &images, arch, &cache, options.jobs).await?);
+        }
+        Ok::<_, BuildError>(resolved)
+    };
+    let (resolved, mut node_binaries) = tokio::try_join!(resolving, fetch_binaries(options, &version, &arches, &cache, shared))?;
     // Pack while pulling: each bundle is written in entry order, and a blob still on its way
     // is waited for; pulls start in that same order.
     let pulls = missing_blobs(&resolved, &cache);
@@ -184,6 +207,7 @@ pub async fn build(options: &BuildOptions, progress: &mut Progress) -> Result<Ve
     let jobs: Vec<PackJob> = resolved
         .into_iter()
         .map(|(arch, resolved)| PackJob {
+            binaries: node_binaries.remove(&arch).unwrap_or_default(),
             version: version.to_string(),
             arch,
             repository: repository.clone(),
@@ -206,6 +230,29 @@ pub async fn build(options: &BuildOptions, progress: &mut Progress) -> Result<Ve
         return Err(error);
     }
     pack.await.map_err(|e| BuildError::Join(e.to_string()))?
+}
+
+/// Every architecture's node binaries in the cache (none with `--no-binaries`).
+async fn fetch_binaries(
+    options: &BuildOptions,
+    version: &KubernetesVersion,
+    arches: &[String],
+    cache: &BlobCache,
+    progress: &Progress,
+) -> Result<BTreeMap<String, Vec<bundle::manifest::Binary>>, BuildError> {
+    if !options.binaries.enabled {
+        return Ok(BTreeMap::new());
+    }
+    let versions = Catalog::embedded()?.binary_versions(version)?;
+    let plans = arches.iter().map(|arch| (arch.clone(), binaries::plan(&version.to_string(), &versions, arch))).collect();
+    let airadm = options
+        .binaries
+        .airadm
+        .iter()
+        .map(|(arch, path)| Ok((normalise_arch(arch)?, path.clone())))
+        .collect::<Result<BTreeMap<_, _>, BuildError>>()?;
+    progress.line(&format!("checking the node binaries (kubernetes {version}, crictl {}, cni {})", versions.crictl, versions.cni));
+    Ok(binaries::fetch_all(&options.binaries.sources, &plans, &airadm, cache, options.retry, options.jobs, progress).await?)
 }
 
 fn load_signing_key(options: &BuildOptions) -> Result<SigningKey, BuildError> {

@@ -40,6 +40,12 @@ impl BlobCache {
         fs_err::metadata(self.path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
+    /// True when a blob named `digest` is cached (binaries: their size is not known before the
+    /// download; packing hashes them again).
+    pub fn has(&self, digest: &Digest) -> bool {
+        fs_err::metadata(self.path(digest)).is_ok_and(|m| m.is_file())
+    }
+
     /// A new temporary file next to the blobs, removed on drop unless persisted.
     pub fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
         tempfile::Builder::new().prefix("pull-").tempfile_in(self.dir.join("tmp"))

@@ -119,7 +119,20 @@ impl CatalogImage {
 struct MinorFile {
     minor: String,
     image_repository: String,
+    binaries: NodeBinaryVersions,
     ranges: Vec<PatchRange>,
+}
+
+/// The versions of the node binaries that do not carry the Kubernetes version.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeBinaryVersions {
+    /// cri-tools release (`v1.34.0`).
+    pub crictl: String,
+    /// CNI reference plugins release (`v1.7.1`).
+    pub cni: String,
+    #[allow(dead_code)] // documentation for humans
+    source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +185,19 @@ impl Catalog {
         self.minors.iter().map(|(v, _)| format!("{}.x", v.minor_name())).collect::<Vec<_>>().join(", ")
     }
 
+    /// The crictl and CNI plugin versions paired with `version`'s minor.
+    pub fn binary_versions(&self, version: &KubernetesVersion) -> Result<NodeBinaryVersions, CatalogError> {
+        self.minor(version).map(|file| file.binaries.clone())
+    }
+
+    fn minor(&self, version: &KubernetesVersion) -> Result<&MinorFile, CatalogError> {
+        self.minors
+            .iter()
+            .find(|(v, _)| v.major == version.major && v.minor == version.minor)
+            .map(|(_, file)| file)
+            .ok_or_else(|| CatalogError::Unsupported { version: version.to_string(), supported: self.supported() })
+    }
+
     /// kubeadm's image list for `version`, in `kubeadm config images list` order:
     /// kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, coredns, pause, etcd.
     pub fn images(
@@ -180,11 +206,7 @@ impl Catalog {
         image_repository: Option<&str>,
         overrides: &Overrides,
     ) -> Result<Vec<CatalogImage>, CatalogError> {
-        let (_, file) = self
-            .minors
-            .iter()
-            .find(|(v, _)| v.major == version.major && v.minor == version.minor)
-            .ok_or_else(|| CatalogError::Unsupported { version: version.to_string(), supported: self.supported() })?;
+        let file = self.minor(version)?;
         let range = file
             .ranges
             .iter()
@@ -281,6 +303,17 @@ mod tests {
     }
 
     #[test]
+    fn every_minor_names_its_crictl_and_cni_versions() {
+        let catalog = Catalog::embedded().unwrap();
+        let v = catalog.binary_versions(&KubernetesVersion::parse("v1.34.4").unwrap()).unwrap();
+        assert_eq!((v.crictl.as_str(), v.cni.as_str()), ("v1.34.0", "v1.7.1"));
+        for minor in 31..=37 {
+            let v = catalog.binary_versions(&KubernetesVersion::parse(&format!("v1.{minor}.0")).unwrap()).unwrap();
+            assert!(v.crictl.starts_with(&format!("v1.{minor}.")), "{v:?}");
+        }
+    }
+
+    #[test]
     fn unknown_version_lists_the_supported_ones() {
         let v = KubernetesVersion::parse("v1.30.4").unwrap();
         let err = Catalog::embedded().unwrap().images(&v, None, &Overrides::default()).unwrap_err().to_string();
@@ -297,7 +330,7 @@ mod tests {
 
     #[test]
     fn rejects_out_of_order_ranges() {
-        let text = "minor: v1.40\nimageRepository: r\nranges:\n- {from: v1.40.0, etcd: a, coredns: b, pause: c, source: s}\n- {from: v1.40.0, etcd: a, coredns: b, pause: c, source: s}\n";
+        let text = "minor: v1.40\nimageRepository: r\nbinaries: {crictl: v1.40.0, cni: v1.9.0, source: s}\nranges:\n- {from: v1.40.0, etcd: a, coredns: b, pause: c, source: s}\n- {from: v1.40.0, etcd: a, coredns: b, pause: c, source: s}\n";
         assert!(matches!(Catalog::from_files(&[("x.yaml", text)]), Err(CatalogError::Malformed { .. })));
     }
 }

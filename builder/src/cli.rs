@@ -78,7 +78,19 @@ pub struct BuildArgs {
     /// Another image to carry (a full reference); repeatable.
     #[arg(long = "extra-image")]
     pub extra_images: Vec<String>,
-    /// Blobs pulled in parallel.
+    /// Leave out the node binaries (kubelet, kubectl, kubeadm, crictl, CNI plugins, airadm).
+    #[arg(long)]
+    pub no_binaries: bool,
+    /// Download the node binaries from URL instead of dl.k8s.io and github.com (same paths below it).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["binaries_dir", "no_binaries"])]
+    pub binaries_mirror: Option<String>,
+    /// Take the node binaries from a local tree of the upstream download layout.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_binaries")]
+    pub binaries_dir: Option<PathBuf>,
+    /// The airadm executable for ARCH's bundle (ARCH=PATH); repeatable.
+    #[arg(long = "airadm-binary", value_name = "ARCH=PATH", value_parser = parse_arch_path, conflicts_with = "no_binaries")]
+    pub airadm_binaries: Vec<(String, PathBuf)>,
+    /// Blobs and binaries downloaded in parallel.
     #[arg(long, default_value_t = 8)]
     pub jobs: usize,
     /// zstd compression level (1-19).
@@ -93,6 +105,13 @@ pub struct BuildArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_arch_path(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((arch, path)) if !arch.is_empty() && !path.is_empty() => Ok((arch.to_owned(), PathBuf::from(path))),
+        _ => Err(format!("`{text}` is not ARCH=PATH (e.g. amd64=dist/airadm-linux-amd64)")),
+    }
 }
 
 /// `airbundle list-images`.

@@ -5,7 +5,8 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use indicatif::HumanBytes;
 
-use crate::build::{self, BuildOptions};
+use crate::binaries::Sources;
+use crate::build::{self, BinaryOptions, BuildOptions};
 use crate::cache::BlobCache;
 use crate::catalog::{Catalog, CatalogImage, KubernetesVersion, Overrides};
 use crate::cli::{BuildArgs, CatalogArgs, InspectArgs, KeygenArgs, ListImagesArgs};
@@ -54,6 +55,15 @@ fn build_options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         overrides: overrides(&args.catalog),
         source_date_epoch,
         retry: Default::default(),
+        binaries: BinaryOptions {
+            enabled: !args.no_binaries,
+            sources: match (&args.binaries_mirror, &args.binaries_dir) {
+                (Some(url), _) => Sources::Mirror(url.clone()),
+                (None, Some(dir)) => Sources::Dir(dir.clone()),
+                (None, None) => Sources::Upstream,
+            },
+            airadm: args.airadm_binaries.iter().cloned().collect(),
+        },
     })
 }
 
@@ -115,6 +125,15 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "images:")?;
     for image in &manifest.images {
         writeln!(out, "  {:<56} {}  {:>10}", image.name, image.digest, HumanBytes(image.size).to_string())?;
+    }
+    if !manifest.binaries.is_empty() {
+        writeln!(out, "binaries:")?;
+    }
+    for binary in &manifest.binaries {
+        let size = manifest.entry(&binary.path).map_or(0, |e| e.size);
+        let version = binary.version.as_deref().unwrap_or("-");
+        let from = binary.source.as_ref().map_or("given to the builder", |s| s.url.as_str());
+        writeln!(out, "  {:<22} {:<9} {:>10}  {from}", binary.path.as_str(), version, HumanBytes(size).to_string())?;
     }
     writeln!(
         out,

@@ -7,6 +7,7 @@
 //! and the build orchestration. It does not install anything.
 
 pub mod auth;
+pub mod binaries;
 pub mod build;
 pub mod cache;
 pub mod catalog;

@@ -7,8 +7,13 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::entry_path::EntryPath;
 
-/// The schema version this code writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub mod binaries;
+pub use binaries::{Binary, BinaryKind, BinarySource, PublishedChecksum};
+
+/// The schema version this code writes and the newest it reads (2 added `binaries`).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema version this code reads.
+pub const MIN_SCHEMA_VERSION: u32 = 1;
 /// Path of the first entry.
 pub const MANIFEST_PATH: &str = "airbundle.json";
 /// Path of the second entry: minisign signature of the first.
@@ -38,6 +43,9 @@ pub struct Manifest {
     pub created: String,
     /// The images, in `kubeadm config images list` order, then extra images.
     pub images: Vec<Image>,
+    /// The node's binaries (schema 2), sorted by path; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binaries: Vec<Binary>,
     /// Every entry after the first two, sorted by path.
     pub entries: Vec<Entry>,
 }
@@ -113,9 +121,19 @@ pub enum ManifestError {
     /// Not JSON of the expected shape.
     #[error("`{MANIFEST_PATH}` is not a valid bundle manifest")]
     Parse(#[source] serde_json::Error),
-    /// Written by a newer airbundle.
-    #[error("`{MANIFEST_PATH}` has schema version {0}, this program reads up to {SCHEMA_VERSION}: upgrade airadm")]
+    /// Written by a newer airbundle, or not a schema version at all.
+    #[error(
+        "`{MANIFEST_PATH}` has schema version {0}, this program reads {MIN_SCHEMA_VERSION} to {SCHEMA_VERSION}: upgrade airadm (or rebuild the bundle)"
+    )]
     UnsupportedSchema(u32),
+    /// A binary of the `binaries` section that does not hold together.
+    #[error("`{MANIFEST_PATH}`: binary `{name}` {reason}")]
+    Binary {
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Entries out of order, repeated or naming the first two entries.
     #[error("`{MANIFEST_PATH}` lists entry `{0}` out of order, twice, or in place of the manifest or its signature")]
     EntryOrder(EntryPath),
@@ -136,7 +154,7 @@ impl Manifest {
     /// Parses and checks a manifest's internal consistency.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ManifestError> {
         let schema: SchemaProbe = serde_json::from_slice(bytes).map_err(ManifestError::Parse)?;
-        if schema.schema_version > SCHEMA_VERSION {
+        if !(MIN_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&schema.schema_version) {
             return Err(ManifestError::UnsupportedSchema(schema.schema_version));
         }
         let manifest: Self = serde_json::from_slice(bytes).map_err(ManifestError::Parse)?;
@@ -153,8 +171,14 @@ impl Manifest {
         out
     }
 
-    /// Checks entry order, blob names and that every image's blobs are present.
+    /// Checks entry order, blob names, that every image's blobs are present, and the binaries.
     pub fn check(&self) -> Result<(), ManifestError> {
+        if self.schema_version < 2 && !self.binaries.is_empty() {
+            return Err(ManifestError::Binary {
+                name: self.binaries[0].name.clone(),
+                reason: format!("is listed by a schema {} manifest, which has no binaries", self.schema_version),
+            });
+        }
         let mut previous: Option<&EntryPath> = None;
         for entry in &self.entries {
             let reserved = [MANIFEST_PATH, SIGNATURE_PATH].contains(&entry.path.as_str());
@@ -176,7 +200,7 @@ impl Manifest {
                 }
             }
         }
-        Ok(())
+        binaries::check(&self.binaries, &self.entries, &self.os, &self.arch)
     }
 
     /// The entry at `path`, if the manifest lists it.
@@ -271,6 +295,7 @@ mod tests {
                 layers: vec![digest],
                 size: 15,
             }],
+            binaries: vec![],
             entries: vec![Entry { path: crate::oci_layout::blob_path(&digest), size: blob.len() as u64, sha256: digest }],
         }
     }
@@ -291,10 +316,61 @@ mod tests {
     #[test]
     fn rejects_newer_schema_with_upgrade_hint() {
         let mut v: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
-        v["schemaVersion"] = 2.into();
+        v["schemaVersion"] = 3.into();
         v["someFutureField"] = true.into();
         let err = Manifest::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(err.to_string().contains("upgrade airadm"), "{err}");
+    }
+
+    #[test]
+    fn reads_schema_1_and_refuses_schema_0() {
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        v["schemaVersion"] = 1.into();
+        assert_eq!(Manifest::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap().schema_version, 1);
+        v["schemaVersion"] = 0.into();
+        assert!(matches!(Manifest::from_slice(&serde_json::to_vec(&v).unwrap()), Err(ManifestError::UnsupportedSchema(0))));
+    }
+
+    fn with_binary(m: &mut Manifest, name: &str, contents: &[u8]) {
+        let path = Binary::entry_path(BinaryKind::Kubernetes, name).unwrap();
+        let sha256 = Digest::of(contents);
+        m.entries.push(Entry { path: path.clone(), size: contents.len() as u64, sha256 });
+        m.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        m.binaries.push(Binary {
+            name: name.into(),
+            kind: BinaryKind::Kubernetes,
+            version: Some("v1.31.2".into()),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            path,
+            sha256,
+            source: None,
+        });
+    }
+
+    #[test]
+    fn binaries_round_trip_and_must_match_their_entries() {
+        let mut m = sample();
+        with_binary(&mut m, "kubelet", b"ELF");
+        assert_eq!(Manifest::from_slice(&m.to_bytes()).unwrap(), m);
+        let mut wrong = m.clone();
+        wrong.binaries[0].sha256 = Digest::of(b"other");
+        assert!(wrong.check().unwrap_err().to_string().contains("binary `kubelet` has another sha256"));
+        let mut wrong = m.clone();
+        wrong.binaries[0].arch = "arm64".into();
+        assert!(wrong.check().unwrap_err().to_string().contains("is for linux/arm64"));
+        let mut wrong = m.clone();
+        wrong.binaries[0].kind = BinaryKind::CniPlugin;
+        assert!(wrong.check().unwrap_err().to_string().contains("not `cni/bin/kubelet`"));
+        let mut wrong = m.clone();
+        wrong.binaries.push(wrong.binaries[0].clone());
+        assert!(wrong.check().unwrap_err().to_string().contains("listed twice"));
+        let mut wrong = m.clone();
+        wrong.schema_version = 1;
+        assert!(wrong.check().unwrap_err().to_string().contains("schema 1 manifest"));
+        let mut wrong = m;
+        wrong.entries.retain(|e| e.path.as_str() != "bin/kubelet");
+        assert!(wrong.check().unwrap_err().to_string().contains("has no entry `bin/kubelet`"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use host::{host_facts, proxy_env};
 /// kubeadm's init phases in order, with their sub-phases (`all` first where there are some).
 pub const PHASES: &[(&str, &[&str])] = &[
     ("import", &[]),
+    ("binaries", &[]),
     ("preflight", &[]),
     (
         "certs",
@@ -84,6 +85,10 @@ pub struct InitOptions {
     pub upload_certs: bool,
     /// `--arch`: accept a bundle for another architecture.
     pub arch: Option<String>,
+    /// `--bin-dir`: where the `binaries` phase installs the node's binaries.
+    pub bin_dir: String,
+    /// `--force-binaries`.
+    pub force_binaries: bool,
     /// Run only this phase (`certs`, `certs/apiserver`, …); `None`: the whole workflow.
     pub phase: Option<String>,
 }
@@ -192,9 +197,11 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
     for (phase, which) in plan {
         match phase {
             "import" => say(import_phase(&options, &cfg, &keys, (&bundle_file, &manifest)).await?)?,
+            "binaries" => say(binaries_phase(&options, &real_root, &keys, (&bundle_file, &manifest))?)?,
             "preflight" => {
                 say(vec!["[preflight] Running pre-flight checks".into()])?;
-                let mut findings = preflight::init_checks(&cfg, &preflight::HostProbe { root: &real_root });
+                let probe = preflight::HostProbe { root: &real_root, bin_dir: &options.bin_dir };
+                let mut findings = preflight::init_checks(&cfg, &probe);
                 findings.extend(cri_findings(&cfg, &manifest.images).await);
                 let warnings = preflight::evaluate(&findings, &cfg.ignore_preflight_errors)?;
                 say(warnings)?;
@@ -317,7 +324,7 @@ pub async fn run(options: InitOptions) -> anyhow::Result<()> {
                     say(retrying(cfg, || addons::apply_kube_proxy(client, cfg, env)).await?)?;
                 }
             }
-            "show-join-command" => say(join_message(&cfg, &root, certificate_key.as_deref())?)?,
+            "show-join-command" => say(join_message(&cfg, &root, certificate_key.as_deref(), &manifest.file_name())?)?,
             other => anyhow::bail!("internal error: phase `{other}` has no runner"),
         }
     }
@@ -341,7 +348,7 @@ fn join_token(cfg: &InitConfig) -> anyhow::Result<&str> {
 }
 
 /// kubeadm's closing message: how to use the cluster and how to join nodes to it.
-fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) -> anyhow::Result<Vec<String>> {
+fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>, bundle: &str) -> anyhow::Result<Vec<String>> {
     let ca = read_node_file(root, &cfg.cert_path("ca.crt"))?;
     let hashes = vec![api::ca_cert_hash(&ca)?];
     let token = join_token(cfg)?;
@@ -361,11 +368,36 @@ fn join_message(cfg: &InitConfig, root: &Root, certificate_key: Option<&str>) ->
     if cfg.control_plane_endpoint.is_some() {
         lines.push("You can now join any number of control-plane nodes by copying certificate authorities".to_owned());
         lines.push("and service account keys on each node and then running the following as root:\n".to_owned());
-        lines.push(format!("  {}\n", api::join_command(&endpoint, token, &hashes, api::JoinAs::ControlPlane(certificate_key))));
+        lines.push(format!(
+            "  {}\n",
+            api::join_command("airadm", &endpoint, token, &hashes, Some(bundle), api::JoinAs::ControlPlane(certificate_key))
+        ));
     }
     lines.push("Then you can join any number of worker nodes by running the following on each as root:\n".to_owned());
-    lines.push(api::join_command(&endpoint, token, &hashes, api::JoinAs::Worker));
+    lines.push(api::join_command("airadm", &endpoint, token, &hashes, Some(bundle), api::JoinAs::Worker));
     Ok(lines)
+}
+
+/// Our `binaries` phase: verify the whole bundle again and install the node's binaries from it.
+fn binaries_phase(
+    options: &InitOptions,
+    root: &Root,
+    keys: &[bundle::PublicKey],
+    (opened, expected): (&std::fs::File, &bundle::Manifest),
+) -> anyhow::Result<Vec<String>> {
+    let install = crate::binaries::InstallOptions {
+        bundle: options.bundle.clone(),
+        opened: opened.try_clone()?,
+        expected: Some(expected.clone()),
+        file_signature: crate::cli::verify::detached_signature(&options.bundle, options.signature.as_deref())?,
+        keys: keys.to_vec(),
+        arch: options.arch.clone().unwrap_or_else(|| import::node_arch().to_owned()),
+        root: root.clone(),
+        bin_dir: options.bin_dir.clone(),
+        force: options.force_binaries,
+        dry_run: options.dry_run,
+    };
+    Ok(tokio::task::block_in_place(|| crate::binaries::install(&install))?.1)
 }
 
 /// The import phase: verify the whole bundle and import it (dry run: verify only).
@@ -444,7 +476,9 @@ mod tests {
     fn phases_and_sub_phases_are_checked() {
         assert_eq!(parse_phase("certs/apiserver").unwrap(), ("certs", Some("apiserver")));
         assert_eq!(parse_phase("kubelet-start").unwrap(), ("kubelet-start", None));
-        assert!(parse_phase("bogus").unwrap_err().to_string().contains("unknown phase `bogus`: phases are import, preflight, certs"));
+        assert!(
+            parse_phase("bogus").unwrap_err().to_string().contains("unknown phase `bogus`: phases are import, binaries, preflight, certs")
+        );
         assert!(parse_phase("etcd/remote").unwrap_err().to_string().contains("phase `etcd` has no sub-phase `remote`: it has local"));
     }
 

@@ -4,6 +4,7 @@
 //!
 //! It never downloads anything and has no way to skip signature verification.
 
+pub mod binaries;
 pub mod cli;
 pub mod import;
 pub mod init;
@@ -19,6 +20,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Images(cli::ImagesCommand::Import(args)) => cli::images::import(args).await,
         cli::Command::Images(cli::ImagesCommand::List(args)) => cli::images::list(args),
         cli::Command::Images(cli::ImagesCommand::Check(args)) => cli::images::check(args).await,
+        cli::Command::Binaries(command) => cli::binaries::run(command).await,
         cli::Command::Init(command) => init::run(command.options()?).await,
         cli::Command::Config(command) => cli::config::run(command),
     }

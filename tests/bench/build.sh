@@ -67,7 +67,7 @@ for round in $(seq "$ROUNDS"); do
     minisign -S -s $T/cli.key -m $T/alt.tar.zst </dev/null"
   measure airbundle "$T/ours/kubernetes-v1.31.2-linux-amd64.tar.zst" \
     "$BIN/airbundle" build --kubernetes-version v1.31.2 --arch amd64 --mirror "$REG" --plain-http \
-      --signing-key "$T/bench.key" --output-dir "$T/ours" --cache-dir "$T/cache" --zstd-level "$LEVEL" --quiet
+      --signing-key "$T/bench.key" --output-dir "$T/ours" --cache-dir "$T/cache" --zstd-level "$LEVEL" --quiet --no-binaries
   # BASELINE_AIRBUNDLE=PATH: an earlier airbundle (e.g. built from the previous commit) in the
   # same run, cold cache too, so that a change is compared on the same data and machine state.
   if [ -n "${BASELINE_AIRBUNDLE:-}" ]; then
@@ -80,7 +80,7 @@ done
 rm -rf "$T/ours"
 measure airbundle-warm-cache "$T/ours/kubernetes-v1.31.2-linux-amd64.tar.zst" \
   "$BIN/airbundle" build --kubernetes-version v1.31.2 --arch amd64 --mirror "$REG" --plain-http \
-    --signing-key "$T/bench.key" --output-dir "$T/ours" --cache-dir "$T/cache" --zstd-level "$LEVEL" --quiet
+    --signing-key "$T/bench.key" --output-dir "$T/ours" --cache-dir "$T/cache" --zstd-level "$LEVEL" --quiet --no-binaries
 
 python3 - "$T/results" "$LAYER_BYTES" "$ROUNDS" "$LEVEL" <<'PY'
 import statistics, sys, subprocess, platform

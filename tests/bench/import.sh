@@ -26,7 +26,7 @@ done
 "$BIN/seed-registry" "$REG" bench "${BINARIES[@]}" > /dev/null
 "$BIN/airbundle" keygen --output-dir "$T" --name bench >/dev/null
 "$BIN/airbundle" build --kubernetes-version v1.31.2 --arch amd64 --mirror "$REG" --plain-http --quiet \
-  --signing-key "$T/bench.key" --output-dir "$T/out" --cache-dir "$T/cache"
+  --signing-key "$T/bench.key" --output-dir "$T/out" --cache-dir "$T/cache" --no-binaries
 BUNDLE=$T/out/kubernetes-v1.31.2-linux-amd64.tar.zst
 
 

@@ -18,7 +18,7 @@ start_registry "$T/registry"
 "$BIN/seed-registry" "$REG" demo > /dev/null
 "$BIN/airbundle" keygen --output-dir "$T" --name bench >/dev/null
 "$BIN/airbundle" build --kubernetes-version v1.31.2 --arch "$(dpkg --print-architecture)" --mirror "$REG" --plain-http --quiet \
-  --signing-key "$T/bench.key" --output-dir "$T/out" --cache-dir "$T/cache"
+  --signing-key "$T/bench.key" --output-dir "$T/out" --cache-dir "$T/cache" --no-binaries
 BUNDLE=$(ls "$T"/out/*.tar.zst)
 SKIP=import,preflight,wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read};
 use std::path::Path;
 
-use bundle::manifest::{BuilderInfo, SCHEMA_VERSION};
+use bundle::manifest::{Binary, BuilderInfo, SCHEMA_VERSION};
 use bundle::oci_layout::{self, INDEX_PATH, OCI_LAYOUT_PATH};
 use bundle::writer::WriteError;
 use bundle::{Digest, Entry, EntryPath, EntrySource, Image, Manifest, SigningKey, WriterOptions};
@@ -20,6 +20,7 @@ use crate::registry::ResolvedImage;
 
 /// Packing one architecture's bundle (blocking: runs on its own thread).
 pub(super) struct PackJob {
+    pub(super) binaries: Vec<Binary>,
     pub(super) version: String,
     pub(super) arch: String,
     pub(super) repository: String,
@@ -36,7 +37,7 @@ impl PackJob {
         progress: &Progress,
         ready: &Readiness,
     ) -> Result<BuiltBundle, BuildError> {
-        let (manifest, small) = self.manifest()?;
+        let (manifest, small) = self.manifest(cache)?;
         let path = self.options.output_dir.join(manifest.file_name());
         let manifest_signature = key
             .sign(&manifest.to_bytes()[..], &manifest.trusted_comment())
@@ -66,8 +67,10 @@ impl PackJob {
     }
 
     fn write_error(&self, error: WriteError, path: &Path, cache: &BlobCache) -> BuildError {
+        let cached =
+            |entry: &EntryPath| entry.as_str().starts_with(oci_layout::BLOBS_DIR) || self.binaries.iter().any(|b| b.path == *entry);
         if let WriteError::Mismatch { path: entry, expected, .. } = &error
-            && entry.as_str().starts_with(oci_layout::BLOBS_DIR)
+            && cached(entry)
         {
             let _ = cache.evict(expected);
             return BuildError::CorruptCache { digest: *expected, path: cache.path(expected) };
@@ -76,7 +79,7 @@ impl PackJob {
     }
 
     /// The manifest, and the bytes of every entry that is not a cached blob.
-    fn manifest(&self) -> Result<(Manifest, BTreeMap<EntryPath, Vec<u8>>), BuildError> {
+    fn manifest(&self, cache: &BlobCache) -> Result<(Manifest, BTreeMap<EntryPath, Vec<u8>>), BuildError> {
         let mut small: BTreeMap<EntryPath, Vec<u8>> = BTreeMap::new();
         let mut entries: BTreeMap<EntryPath, Entry> = BTreeMap::new();
         let mut images = Vec::new();
@@ -115,6 +118,12 @@ impl PackJob {
         for config in prerender::render(&self.config_inputs()).map_err(BuildError::Render)? {
             small.insert(entry_path(config.path), config.contents);
         }
+        for binary in &self.binaries {
+            let size = fs_err::metadata(cache.path(&binary.sha256))
+                .map_err(|source| BuildError::Cache { dir: cache.path(&binary.sha256), source })?
+                .len();
+            entries.insert(binary.path.clone(), Entry { path: binary.path.clone(), size, sha256: binary.sha256 });
+        }
         for (path, bytes) in &small {
             entries.insert(path.clone(), Entry { path: path.clone(), size: bytes.len() as u64, sha256: Digest::of(bytes) });
         }
@@ -127,6 +136,7 @@ impl PackJob {
             builder: BuilderInfo { name: "airbundle".into(), version: env!("CARGO_PKG_VERSION").into() },
             created: bundle::manifest::rfc3339(self.options.source_date_epoch.unwrap_or(0)),
             images,
+            binaries: self.binaries.clone(),
             entries: entries.into_values().collect(),
         };
         Ok((manifest, small))

@@ -22,6 +22,7 @@ fn build(registry: &TokenRegistry, home: &Path) -> Command {
         "amd64",
         "--plain-http",
         "--quiet",
+        "--no-binaries",
         "--mirror",
         registry.registry.addr(),
     ])

@@ -54,6 +54,7 @@ impl Setup {
             .arg(out)
             .arg("--cache-dir")
             .arg(cache)
+            .args(no_binaries_unless_given(extra))
             .args(extra)
             .env("HOME", self.dir.path())
             .env_remove("DOCKER_CONFIG")
@@ -64,6 +65,13 @@ impl Setup {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+/// `--no-binaries` unless `extra` says where the node binaries come from: these tests pull from a
+/// loopback registry only, and dl.k8s.io is not reachable.
+pub fn no_binaries_unless_given(extra: &[&str]) -> Option<&'static str> {
+    let given = extra.iter().any(|a| a.starts_with("--binaries-") || *a == "--no-binaries");
+    (!given).then_some("--no-binaries")
 }
 
 pub fn airbundle() -> Command {

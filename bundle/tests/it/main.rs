@@ -51,6 +51,7 @@ pub fn manifest_for(files: &[(String, Vec<u8>)]) -> Manifest {
         builder: BuilderInfo { name: "airbundle".into(), version: "test".into() },
         created: "1970-01-01T00:00:00Z".into(),
         images: vec![],
+        binaries: vec![],
         entries: files
             .iter()
             .map(|(p, d)| Entry { path: EntryPath::new(p).unwrap(), size: d.len() as u64, sha256: Digest::of(d) })

@@ -21,8 +21,8 @@ pub struct InitCommand {
 /// `airadm init phase …`.
 #[derive(Debug, Subcommand)]
 pub enum InitSubcommand {
-    /// Run one of init's phases: import, preflight, certs [SUB], kubeconfig [SUB], etcd local,
-    /// control-plane [SUB], kubelet-start.
+    /// Run one of init's phases: import, binaries, preflight, certs [SUB], kubeconfig [SUB], etcd local,
+    /// control-plane [SUB], kubelet-start, ….
     Phase {
         /// The phase (`certs`, `kubeconfig`, `etcd`, `control-plane`, …).
         name: String,
@@ -112,6 +112,12 @@ pub struct InitArgs {
     /// Accept a bundle for this architecture (default: this node's).
     #[arg(long, global = true)]
     pub arch: Option<String>,
+    /// Where the `binaries` phase puts kubelet, kubectl, kubeadm, crictl and airadm (CNI plugins: /opt/cni/bin).
+    #[arg(long, global = true, default_value = crate::binaries::DEFAULT_BIN_DIR)]
+    pub bin_dir: String,
+    /// Replace an existing binary that differs from the bundle's (otherwise it is kept and reported).
+    #[arg(long, global = true)]
+    pub force_binaries: bool,
 }
 
 /// The flags given that kubeadm refuses next to `--config`, sorted by name as pflag's `Visit`
@@ -149,6 +155,8 @@ pub fn mixed_with_config(args: &InitArgs) -> Vec<&'static str> {
         kubernetes_version,
         rootfs: _,
         arch: _,
+        bin_dir: _,
+        force_binaries: _,
     } = args;
     let mut given: Vec<&'static str> = [
         ("apiserver-advertise-address", apiserver_advertise_address.is_some()),
@@ -217,6 +225,8 @@ impl InitCommand {
             dry_run: a.dry_run,
             upload_certs: a.upload_certs,
             arch: a.arch,
+            bin_dir: a.bin_dir,
+            force_binaries: a.force_binaries,
             phase,
         })
     }
@@ -279,6 +289,8 @@ mod tests {
             "--rootfs=/tmp/r",
             "--trusted-key=k.pub",
             "--arch=arm64",
+            "--bin-dir=/opt/bin",
+            "--force-binaries",
         ];
         let mut args = vec!["--config", "k.yaml"];
         args.extend_from_slice(allowed);

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod binaries;
 pub mod config;
 pub mod images;
 pub mod init;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Import a bundle's images into the container runtime, or inspect them.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Install a bundle's node binaries (kubelet, kubectl, kubeadm, crictl, CNI plugins), or list them.
+    #[command(subcommand)]
+    Binaries(binaries::BinariesCommand),
     /// Bring up a control-plane node (kubeadm init), or run one of its phases.
     Init(Box<init::InitCommand>),
     /// kubeadm configuration: print defaults, list images.

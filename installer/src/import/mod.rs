@@ -238,6 +238,12 @@ pub(crate) fn checked(
     }
 }
 
+/// Why a bundle that verified must still not be used: another architecture than `arch`, or
+/// another manifest than the `expected` one the caller acts on.
+pub(crate) fn gate(arch: &str, expected: Option<&Manifest>, manifest: &Manifest) -> Option<String> {
+    sink::Gate { arch: arch.to_owned(), expected: expected.cloned() }.refusal(manifest)
+}
+
 /// Opens the bundle (or stdin for `-`), counting what is read on a progress step.
 pub(crate) fn open_bundle(options: &ImportOptions) -> Result<(Box<dyn Read + Send>, Step), ImportError> {
     let (file, size): (Box<dyn Read + Send>, u64) = match (&options.opened, options.bundle.to_str()) {

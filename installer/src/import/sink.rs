@@ -69,7 +69,7 @@ pub(super) struct Gate {
 }
 
 impl Gate {
-    fn refusal(&self, manifest: &Manifest) -> Option<String> {
+    pub(super) fn refusal(&self, manifest: &Manifest) -> Option<String> {
         if manifest.arch != self.arch {
             return Some(format!(
                 "the bundle is for linux/{}, this node wants linux/{}: use the {} bundle, or pass --arch {} to import it anyway",
@@ -246,6 +246,7 @@ mod tests {
             builder: bundle::manifest::BuilderInfo { name: "airbundle".into(), version: "0".into() },
             created: created.into(),
             images: vec![],
+            binaries: vec![],
             entries: vec![],
         }
     }

@@ -137,6 +137,45 @@ impl Root {
         Ok(())
     }
 
+    /// Opens a node file for reading; `None` when it does not exist.
+    pub fn open(&self, path: impl AsRef<Path>) -> io::Result<Option<std::fs::File>> {
+        let path = path.as_ref();
+        let parts = self.relative(path)?;
+        match open_in(&self.open_root()?, &parts, OFlags::RDONLY) {
+            Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+            Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
+            Err(e) => Err(self.at_path(e.into(), path)),
+        }
+    }
+
+    /// Removes node directory `path` if it is empty (a directory a refused operation created).
+    pub fn remove_empty_dir(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let path = path.as_ref();
+        let mut parts = self.relative(path)?;
+        let Some(name) = parts.pop() else { return Ok(()) };
+        let parent = match open_in(&self.open_root()?, &parts, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if e == rustix::io::Errno::NOENT => return Ok(()),
+            Err(e) => return Err(self.at_path(e.into(), path)),
+        };
+        match rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST) => Ok(()),
+            Err(e) => Err(self.at_path(e.into(), path)),
+        }
+    }
+
+    /// Starts writing a node file of `mode` that may be large: a temp file beside it (parents
+    /// created 0755), renamed over `path` by [`Staged::commit`], removed if dropped before.
+    pub fn stage(&self, path: impl AsRef<Path>, mode: u32) -> io::Result<Staged> {
+        let path = path.as_ref();
+        let mut parts = self.relative(path)?;
+        let name = parts.pop().ok_or_else(|| self.at_path(io::Error::other("it is the root itself, not a file"), path))?;
+        let parent = self.make_dirs(&self.open_root()?, &parts, 0o755, path)?;
+        let (temp, fd) = temp_file(&parent, &name, mode).map_err(|e| self.at_path(e, path))?;
+        let shown = self.path(path)?;
+        Ok(Staged { parent, temp, name, file: Some(std::fs::File::from(fd)), mode, shown })
+    }
+
     /// `path` as components below the root, or the escape error.
     fn relative(&self, path: &Path) -> io::Result<Vec<OsString>> {
         clean(path).ok_or_else(|| self.escape(None, path))
@@ -202,6 +241,45 @@ impl Root {
             };
         }
         Ok(dir)
+    }
+}
+
+/// A node file being written (see [`Root::stage`]).
+pub struct Staged {
+    parent: OwnedFd,
+    temp: OsString,
+    name: OsString,
+    file: Option<std::fs::File>,
+    mode: u32,
+    shown: PathBuf,
+}
+
+impl Staged {
+    /// Where the bytes go until the commit.
+    pub fn writer(&mut self) -> &mut std::fs::File {
+        // Some until commit or drop, which take it.
+        #[allow(clippy::expect_used)]
+        self.file.as_mut().expect("a staged file is open until committed")
+    }
+
+    /// Syncs the file, gives it its mode and renames it over its final path.
+    pub fn commit(mut self) -> io::Result<()> {
+        let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", self.shown.display()));
+        if let Some(file) = self.file.take() {
+            file.set_permissions(std::fs::Permissions::from_mode(self.mode)).map_err(at)?;
+            file.sync_all().map_err(at)?;
+        }
+        rustix::fs::renameat(&self.parent, &self.temp, &self.parent, &self.name).map_err(|e| at(e.into()))?;
+        self.temp.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.temp.is_empty() {
+            let _ = rustix::fs::unlinkat(&self.parent, &self.temp, AtFlags::empty());
+        }
     }
 }
 

@@ -75,6 +75,39 @@ pub fn kubelet(root: &Root, what: Kubelet) -> Vec<String> {
     }
 }
 
+/// After the kubelet's unit is written (`binaries`): `systemctl daemon-reload` and `systemctl
+/// enable kubelet` where systemd runs; with no init system, or under `--rootfs`, it is said.
+pub fn enable_kubelet(root: &Root) -> Vec<String> {
+    if !on_path(root, "systemctl") {
+        return vec!["[binaries] No systemd detected: the kubelet unit is written but not enabled; have the node's init system run the kubelet as the unit and drop-in say".into()];
+    }
+    if root.dir() != Path::new("/") {
+        return vec![format!(
+            "[binaries] Files written under --rootfs {}: run `systemctl daemon-reload && systemctl enable kubelet` inside that root",
+            root.dir().display()
+        )];
+    }
+    let mut lines = Vec::new();
+    for args in [&["daemon-reload"][..], &["enable", "kubelet"]] {
+        match Command::new("systemctl").args(args).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                lines.push(format!("[binaries] WARNING: systemctl {} failed: {}: {said}", args.join(" "), out.status));
+                break;
+            }
+            Err(e) => {
+                lines.push(format!("[binaries] WARNING: failed to run systemctl {}: {e}", args.join(" ")));
+                break;
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push("[binaries] Enabled the kubelet service (systemctl enable kubelet)".into());
+    }
+    lines
+}
+
 /// The calls behind `kubelet`, through `run` (a parameter so that failures can be tested):
 /// `status` first (a missing unit is said, not fatal), then systemd's `daemon-reload` and, only
 /// when that worked, the verb. kubeadm does not stop on a failure: it warns, naming the step.

@@ -40,6 +40,40 @@ ExecStart=
 ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
 "#;
 
+/// Where the kubelet's own unit goes when airadm installs the kubelet (an administrator's unit
+/// directory: the packages' `/usr/lib/systemd/system/kubelet.service` stays theirs).
+pub const UNIT: &str = "/etc/systemd/system/kubelet.service";
+
+/// Where the packages install the kubelet, and the drop-in's `ExecStart` says.
+pub const PACKAGE_KUBELET: &str = "/usr/bin/kubelet";
+
+/// The kubelet unit of the Kubernetes packages (kubernetes/release, `kubelet.service`).
+const UNIT_TEXT: &str = "[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// The packages' unit, running the kubelet at `kubelet` (a node path).
+pub fn unit_text(kubelet: &str) -> String {
+    UNIT_TEXT.replace(PACKAGE_KUBELET, kubelet)
+}
+
+/// The packages' drop-in, running the kubelet at `kubelet` (a node path).
+pub fn drop_in_text(kubelet: &str) -> String {
+    DROP_IN_TEXT.replace(&format!("ExecStart={PACKAGE_KUBELET} "), &format!("ExecStart={kubelet} "))
+}
+
 /// A kubelet file could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeletError {
@@ -181,7 +215,8 @@ pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<
     }
     log.push(format!("[kubelet-start] Writing kubelet configuration to file \"{CONFIG_FILE}\""));
     root.write(CONFIG_FILE, super::yaml::to_yaml(&doc).as_bytes(), PUBLIC)?;
-    if !root.exists(PACKAGE_DROP_IN) && root.read(DROP_IN)?.as_deref() != Some(DROP_IN_TEXT.as_bytes()) {
+    // The packages' drop-in, or the one `binaries` wrote for the kubelet it installed, stays.
+    if !root.exists(PACKAGE_DROP_IN) && !root.exists(DROP_IN) {
         log.push(format!("[kubelet-start] Writing the kubelet systemd drop-in to \"{DROP_IN}\""));
         root.write(DROP_IN, DROP_IN_TEXT.as_bytes(), PUBLIC)?;
     }

@@ -244,6 +244,8 @@ pub fn evaluate(findings: &[Finding], ignore: &[String]) -> Result<Vec<String>, 
 pub struct HostProbe<'a> {
     /// Where node paths are.
     pub root: &'a Root,
+    /// Where `binaries` installs the kubelet (a node path), looked at before the PATH.
+    pub bin_dir: &'a str,
 }
 
 impl Probe for HostProbe<'_> {
@@ -290,7 +292,10 @@ impl Probe for HostProbe<'_> {
     }
 
     fn kubelet_version(&self) -> Result<String, String> {
-        let out = std::process::Command::new("kubelet").arg("--version").output().map_err(|e| format!("kubelet: {e}"))?;
+        // The kubelet `binaries` installed, else the one on the PATH.
+        let installed = self.root.path(format!("{}/kubelet", self.bin_dir.trim_end_matches('/'))).ok().filter(|p| p.is_file());
+        let program = installed.unwrap_or_else(|| "kubelet".into());
+        let out = std::process::Command::new(&program).arg("--version").output().map_err(|e| format!("{}: {e}", program.display()))?;
         let text = String::from_utf8_lossy(&out.stdout);
         // "Kubernetes v1.31.2"
         text.split_whitespace().nth(1).map(str::to_owned).ok_or_else(|| format!("unexpected `kubelet --version` output: {text}"))

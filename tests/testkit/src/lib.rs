@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod rawtar;
 pub mod reference;
 pub mod registry;
+pub mod releases;
 
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};

@@ -41,6 +41,13 @@ pub fn toolchain(version: &str, commands: &[&str]) -> PathBuf {
     bin
 }
 
+/// What `build.sh` recorded beside `bin` (`versions`: NAME=VERSION lines, e.g. `crictl`, `cni`,
+/// `etcd`: the versions it took where kubeadm's own were not served).
+pub fn versions(bin: &Path) -> BTreeMap<String, String> {
+    let text = fs_err::read_to_string(bin.join("../versions")).expect("build.sh writes bin/../versions");
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
 /// The zero values of the component configurations kubeadm `version` marshals, as its Go types
 /// print them (`tests/reference/skeleton/skeleton.go`, run in the wrapper module of `version`).
 pub fn skeleton(version: &str) -> serde_json::Value {

@@ -24,13 +24,17 @@ pub enum JoinAs<'a> {
     ControlPlane(Option<&'a str>),
 }
 
-/// `joinCommandTemplate` rendered: `endpoint` is the control-plane URL without `https://`,
-/// each hash a [`ca_cert_hash`]. Trailing spaces and the tab after each continuation are kubeadm's.
-pub fn join_command(endpoint: &str, token: &str, ca_hashes: &[String], join_as: JoinAs<'_>) -> String {
+/// `joinCommandTemplate` rendered for `program` (`kubeadm`, `airadm`): `endpoint` is the
+/// control-plane URL without `https://`, each hash a [`ca_cert_hash`], `bundle` airadm's
+/// `--bundle` after them. Trailing spaces and the tab after each continuation are kubeadm's.
+pub fn join_command(program: &str, endpoint: &str, token: &str, ca_hashes: &[String], bundle: Option<&str>, join_as: JoinAs<'_>) -> String {
     let host_port = endpoint.replace("https://", "");
-    let mut out = format!("kubeadm join {host_port} --token {token} \\\n\t");
+    let mut out = format!("{program} join {host_port} --token {token} \\\n\t");
     for hash in ca_hashes {
         out.push_str(&format!("--discovery-token-ca-cert-hash {hash} "));
+    }
+    if let Some(bundle) = bundle {
+        out.push_str(&format!("--bundle {bundle} "));
     }
     if let JoinAs::ControlPlane(key) = join_as {
         out.push_str("\\\n\t--control-plane ");

@@ -9,7 +9,7 @@ use crate::{World, airadm, bundle_file};
 
 use crate::import_into as import;
 
-fn manifest(bundle: &Path) -> bundle::Manifest {
+pub(crate) fn manifest(bundle: &Path) -> bundle::Manifest {
     bundle::reader::read_manifest_unverified(fs_err::File::open(bundle).unwrap()).unwrap()
 }
 

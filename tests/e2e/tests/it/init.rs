@@ -176,7 +176,7 @@ fn init_imports_the_bundle_and_writes_kubeadms_tree() {
     )));
     assert!(
         message.contains(&format!(
-            "kubeadm join 10.20.30.40:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash sha256:{}",
+            "airadm join 10.20.30.40:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash sha256:{} --bundle ",
             pin.trim()
         )),
         "{message}"

@@ -4,6 +4,7 @@
 
 mod api_phases;
 mod apply;
+mod binaries;
 mod config_cmds;
 mod corpus;
 mod crafted;
@@ -89,11 +90,19 @@ impl World {
         .arg(out)
         .arg("--cache-dir")
         .arg(self.path("cache"))
+        .args(no_binaries_unless_given(extra))
         .args(extra)
         .env_remove("SOURCE_DATE_EPOCH")
         .env("HOME", self.dir.path());
         cmd
     }
+}
+
+/// `--no-binaries` unless `extra` says where the node binaries come from: dl.k8s.io is not
+/// reachable from the tests (`binaries.rs` serves them from a loopback release server).
+pub fn no_binaries_unless_given(extra: &[&str]) -> Option<&'static str> {
+    let given = extra.iter().any(|a| a.starts_with("--binaries-") || *a == "--no-binaries");
+    (!given).then_some("--no-binaries")
 }
 
 /// `airadm images import --bundle B --trusted-key K --cri-socket unix://<ctd> EXTRA…`.

@@ -34,10 +34,16 @@ fn ca_cert_hash_matches_pubkeypin_test_vector() {
 #[test]
 fn join_commands_are_kubeadms_template() {
     let hashes = ["sha256:abc".to_owned()];
-    let worker = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::Worker);
+    let join = |join_as| join_command("kubeadm", "https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, None, join_as);
+    let worker = join(JoinAs::Worker);
     assert_eq!(worker, "kubeadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash sha256:abc ");
-    let control_plane = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::ControlPlane(Some("k3y")));
+    let control_plane = join(JoinAs::ControlPlane(Some("k3y")));
     assert_eq!(control_plane, format!("{worker}\\\n\t--control-plane --certificate-key k3y"));
-    let no_upload = join_command("https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, JoinAs::ControlPlane(None));
+    let no_upload = join(JoinAs::ControlPlane(None));
     assert_eq!(no_upload, format!("{worker}\\\n\t--control-plane "));
+    let ours = join_command("airadm", "https://10.0.0.5:6443", "abcdef.0123456789abcdef", &hashes, Some("k.tar.zst"), JoinAs::Worker);
+    assert_eq!(
+        ours,
+        "airadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash sha256:abc --bundle k.tar.zst "
+    );
 }
