@@ -1,76 +1,107 @@
 #!/usr/bin/env bash
 # End-to-end demo on a fresh machine: install packages, build airbundle and airadm, start a
-# loopback registry seeded with test images under the v1.31.2 names, build signed bundles for
-# amd64 and arm64, inspect and verify them; then, as on an offline node, import the bundle into a
-# containerd of its own and run `airadm init` (host-local phases) into a --rootfs directory.
-# Everything lives in a temp dir removed at exit.
+# loopback registry seeded with test images under the v1.34.4 names and a loopback release server
+# holding Kubernetes' own v1.34.4 kubelet, kubectl, kubeadm, crictl and CNI plugins (built from
+# the Go module proxy by tests/reference/build.sh, once per machine, in the background while
+# cargo builds), build signed bundles for amd64 (with the node binaries and this airadm) and
+# arm64 (without), inspect and verify them; then, as on an offline node with both servers
+# stopped, import the bundle into a containerd of its own and run `airadm init` (every host-local
+# phase, binaries included) into a --rootfs directory. Everything lives in a temp dir removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/registry.sh
 if [ "$(id -u)" = 0 ]; then bash .ci/deps.sh; else echo "demo: not root, assuming .ci/deps.sh ran"; fi
-cargo build --release --locked --bins -p builder -p installer -p testkit
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+V=v1.34.4
+NODE_BINARIES="kubelet kubectl kubeadm crictl bridge host-local loopback portmap"
 T=$(mktemp -d /tmp/airadm-demo.XXXXXX)
-REG_PID= CTD_PID=
+REG_PID= CTD_PID= SRV_PID= GO_PID=
 cleanup() {
-  for pid in $CTD_PID $REG_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  for pid in $CTD_PID $REG_PID $SRV_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  [ -n "$GO_PID" ] && kill -- -"$GO_PID" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
+# The node binaries come from Kubernetes' own sources (cached per machine): built while cargo builds.
+setsid tests/reference/build.sh "$V" $NODE_BINARIES > "$T/reference-build.log" 2>&1 & GO_PID=$!
+cargo build --release --locked --bins -p builder -p installer -p testkit
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+wait "$GO_PID" || { echo "demo: tests/reference/build.sh failed:" >&2; tail -30 "$T/reference-build.log" >&2; exit 1; }
+GO_PID=
+
 step "starting a registry on 127.0.0.1"
 start_registry "$T/registry"
 echo "registry at $REG"
 
-step "pushing test images (amd64 + arm64) under the names kubeadm v1.31.2 uses"
-"$BIN/seed-registry" "$REG" demo
+step "pushing test images (amd64 + arm64) under the names kubeadm $V uses"
+"$BIN/seed-registry" "$REG" demo "$V"
 
-step "airbundle list-images --kubernetes-version v1.31.2"
-"$BIN/airbundle" list-images --kubernetes-version v1.31.2
+ARCH=$(dpkg --print-architecture)
+OTHER=$([ "$ARCH" = amd64 ] && echo arm64 || echo amd64)
+step "a release server on 127.0.0.1 with the dl.k8s.io and GitHub layouts: $V's linux/$ARCH node binaries and checksum files"
+"$BIN/serve-releases" "$V" "$ARCH" > "$T/releases.url" & SRV_PID=$!
+for _ in $(seq 600); do [ -s "$T/releases.url" ] && break; sleep 0.1; done
+RELEASES=$(cat "$T/releases.url")
+echo "release server at $RELEASES"
+
+step "airbundle list-images --kubernetes-version $V"
+"$BIN/airbundle" list-images --kubernetes-version "$V"
 
 step "airbundle keygen"
 "$BIN/airbundle" keygen --output-dir "$T/keys" --name demo
 
-step "airbundle build (from the loopback registry as a mirror of registry.k8s.io)"
-"$BIN/airbundle" build --kubernetes-version v1.31.2 --arch amd64 --arch arm64 \
+step "airbundle build linux/$ARCH with the node binaries (images from the loopback registry as a mirror of registry.k8s.io, binaries from the release server as a mirror of dl.k8s.io and github.com)"
+"$BIN/airbundle" build --kubernetes-version "$V" --arch "$ARCH" \
+  --mirror "$REG" --plain-http --signing-key "$T/keys/demo.key" \
+  --binaries-mirror "$RELEASES" --airadm-binary "$ARCH=$BIN/airadm" \
+  --output-dir "$T/out" --cache-dir "$T/cache"
+step "airbundle build linux/$OTHER without them (no $OTHER binaries here: --no-binaries)"
+"$BIN/airbundle" build --kubernetes-version "$V" --arch "$OTHER" \
   --mirror "$REG" --plain-http --signing-key "$T/keys/demo.key" \
   --output-dir "$T/out" --cache-dir "$T/cache" --no-binaries
 ls -l "$T/out"
+BUNDLE=$T/out/kubernetes-$V-linux-$ARCH.tar.zst
 
 step "airbundle inspect"
-"$BIN/airbundle" inspect "$T/out/kubernetes-v1.31.2-linux-amd64.tar.zst"
+"$BIN/airbundle" inspect "$BUNDLE"
 
 step "airadm verify (signature first, every entry hashed, one streaming pass)"
 for arch in amd64 arm64; do
-  "$BIN/airadm" verify --bundle "$T/out/kubernetes-v1.31.2-linux-$arch.tar.zst" --trusted-key "$T/keys/demo.pub"
+  "$BIN/airadm" verify --bundle "$T/out/kubernetes-$V-linux-$arch.tar.zst" --trusted-key "$T/keys/demo.pub"
 done
 
 step "standard tools: zstd -dc | tar t, minisign -Vm"
-zstd -dc "$T/out/kubernetes-v1.31.2-linux-amd64.tar.zst" | tar t | sed -n 1,6p
-minisign -Vm "$T/out/kubernetes-v1.31.2-linux-amd64.tar.zst" -p "$T/keys/demo.pub"
+zstd -dc "$BUNDLE" | tar t | grep -E '^(airbundle|bin/|cni/bin/b)' 
+minisign -Vm "$BUNDLE" -p "$T/keys/demo.pub"
 
 step "a tampered bundle is refused"
-cp "$T/out/kubernetes-v1.31.2-linux-amd64.tar.zst" "$T/tampered.tar.zst"
+cp "$BUNDLE" "$T/tampered.tar.zst"
 printf 'X' | dd of="$T/tampered.tar.zst" bs=1 seek=2000 conv=notrunc status=none
 if "$BIN/airadm" verify --bundle "$T/tampered.tar.zst" --trusted-key "$T/keys/demo.pub"; then
   echo "demo: FAILED: tampered bundle verified" >&2; exit 1
 fi
 
-ARCH=$(dpkg --print-architecture)
-BUNDLE=$T/out/kubernetes-v1.31.2-linux-$ARCH.tar.zst
-step "the node, offline: the registry is stopped; a containerd of our own on a socket in the temp dir"
-kill "$REG_PID"; wait "$REG_PID" 2>/dev/null || true; REG_PID=
+step "the node, offline: the registry and the release server are stopped; a containerd of our own on a socket in the temp dir"
+for pid in $REG_PID $SRV_PID; do kill "$pid"; wait "$pid" 2>/dev/null || true; done; REG_PID= SRV_PID=
 start_containerd "$T/containerd"
 
 step "airadm images import (verified while streaming into containerd; unpacked, named, pinned)"
 "$BIN/airadm" images import --bundle "$BUNDLE" --trusted-key "$T/keys/demo.pub" --cri-socket "unix://$CTD_SOCK"
 
-step "airadm init into --rootfs (this machine is not a node: preflight findings are warnings here)"
+step "airadm init into --rootfs: binaries, preflight (findings are warnings: this machine is not a node), certs … kubelet-start"
 "$BIN/airadm" init --bundle "$BUNDLE" --trusted-key "$T/keys/demo.pub" --cri-socket "unix://$CTD_SOCK" \
   --rootfs "$T/node" --apiserver-advertise-address 10.0.0.10 --node-name demo-node \
   --ignore-preflight-errors=all --skip-phases=import,wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command
 (cd "$T/node" && find . -type f | sort)
+for b in kubelet kubectl kubeadm crictl; do
+  printf '%-8s ' "$b"; case $b in
+    kubelet) "$T/node/usr/local/bin/kubelet" --version ;;
+    kubectl) "$T/node/usr/local/bin/kubectl" version --client | head -1 ;;
+    kubeadm) "$T/node/usr/local/bin/kubeadm" version -o short ;;
+    crictl) "$T/node/usr/local/bin/crictl" --version ;;
+  esac
+done
 openssl verify -CAfile "$T/node/etc/kubernetes/pki/ca.crt" "$T/node/etc/kubernetes/pki/apiserver.crt"
 kubectl config view --kubeconfig "$T/node/etc/kubernetes/admin.conf" -o jsonpath='{.current-context} {.clusters[0].cluster.server}{"\n"}'
 grep -h 'image:' "$T/node/etc/kubernetes/manifests/"*.yaml

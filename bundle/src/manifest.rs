@@ -200,7 +200,7 @@ impl Manifest {
                 }
             }
         }
-        binaries::check(&self.binaries, &self.entries, &self.os, &self.arch)
+        binaries::check(self)
     }
 
     /// The entry at `path`, if the manifest lists it.

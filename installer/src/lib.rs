@@ -5,13 +5,15 @@
 //! It never downloads anything and has no way to skip signature verification.
 
 pub mod binaries;
+pub mod bundle_file;
 pub mod cli;
 pub mod import;
-pub mod init;
 pub mod kubeadm;
+pub mod phases;
 pub mod progress;
 pub mod runtime;
 pub mod trusted_keys;
+pub mod workflow;
 
 /// Runs a parsed command line.
 pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
@@ -21,7 +23,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Images(cli::ImagesCommand::List(args)) => cli::images::list(args),
         cli::Command::Images(cli::ImagesCommand::Check(args)) => cli::images::check(args).await,
         cli::Command::Binaries(command) => cli::binaries::run(command).await,
-        cli::Command::Init(command) => init::run(command.options()?).await,
+        cli::Command::Init(command) => phases::init::run(command.options()?).await,
         cli::Command::Config(command) => cli::config::run(command),
     }
 }

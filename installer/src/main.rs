@@ -3,13 +3,11 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, FromArgMatches as _};
-
 fn main() -> ExitCode {
-    let matches = installer::cli::Cli::command().get_matches();
-    let cli = installer::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = installer::cli::command().get_matches();
     let from_env = matches.value_source("log_level") == Some(clap::parser::ValueSource::EnvVariable);
-    let result = installer::cli::log_filter(&cli.log_level, from_env).and_then(|filter| {
+    let result = installer::cli::from_matches(&matches).and_then(|cli| {
+        let filter = installer::cli::log_filter(&cli.log_level, from_env)?;
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(installer::run(cli))

@@ -48,3 +48,25 @@ fn catalog_is_kubeadms_constants_for_every_served_release() {
     eprintln!("catalog checked against kubeadm's constants of {}", served.join(" "));
     assert!(failures.is_empty(), "the catalog (manifests/versions/) differs from kubeadm:\n{}", failures.join("\n"));
 }
+
+/// The CNI plugins release the catalog pairs with each minor is the one that release's own
+/// `build/dependencies.yaml` (`name: "cni"`) names, read from the source of every reference
+/// release as the module proxy serves it.
+#[test]
+fn catalog_cni_is_kubernetes_build_dependencies() {
+    let catalog = builder::catalog::Catalog::embedded().unwrap();
+    for release in testkit::reference::RELEASES {
+        let path = testkit::module::source(release).join("build/dependencies.yaml");
+        let text = fs_err::read_to_string(&path).unwrap();
+        let theirs = dependency_version(&text, "cni").unwrap_or_else(|| panic!("{}: no cni dependency", path.display()));
+        let version = builder::catalog::KubernetesVersion::parse(release).unwrap();
+        let ours = catalog.binary_versions(&version).unwrap();
+        assert_eq!(ours.cni, format!("v{theirs}"), "{release}: catalog cni vs {}", path.display());
+    }
+}
+
+/// `version:` of the entry `- name: "NAME"` of a `build/dependencies.yaml`.
+fn dependency_version(text: &str, name: &str) -> Option<String> {
+    let entry = text.split("- name: ").find(|e| e.lines().next().is_some_and(|l| l.trim().trim_matches('"') == name))?;
+    entry.lines().find_map(|l| l.trim().strip_prefix("version:")).map(|v| v.trim().trim_matches('"').to_owned())
+}

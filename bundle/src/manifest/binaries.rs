@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, ManifestError, hex_digest};
+use super::{Manifest, ManifestError, hex_digest};
 use crate::digest::Digest;
 use crate::entry_path::EntryPath;
 
@@ -108,21 +108,21 @@ fn plain_name(name: &str) -> bool {
 
 /// Checks the section: each binary of the bundle's os and arch, at its kind's path, once, and
 /// listed among the entries with the same sha256.
-pub(super) fn check(binaries: &[Binary], entries: &[Entry], os: &str, arch: &str) -> Result<(), ManifestError> {
+pub(super) fn check(manifest: &Manifest) -> Result<(), ManifestError> {
+    let (os, arch) = (&manifest.os, &manifest.arch);
     let mut seen = std::collections::BTreeSet::new();
-    for binary in binaries {
+    for binary in &manifest.binaries {
         let bad = |reason: String| ManifestError::Binary { name: binary.name.clone(), reason };
         if binary.path != Binary::entry_path(binary.kind, &binary.name)? {
             return Err(bad(format!("has path `{}`, not `{}{}`", binary.path, binary.kind.dir(), binary.name)));
         }
-        if binary.os != os || binary.arch != arch {
+        if binary.os != *os || binary.arch != *arch {
             return Err(bad(format!("is for {}/{}, the bundle for {os}/{arch}", binary.os, binary.arch)));
         }
         if !seen.insert(binary.path.clone()) {
             return Err(bad("is listed twice".into()));
         }
-        let listed = entries.binary_search_by(|e| e.path.cmp(&binary.path)).ok().map(|i| &entries[i]);
-        match listed {
+        match manifest.entry(&binary.path) {
             Some(entry) if entry.sha256 == binary.sha256 => {}
             Some(_) => return Err(bad(format!("has another sha256 than its entry `{}`", binary.path))),
             None => return Err(bad(format!("has no entry `{}`", binary.path))),

@@ -73,11 +73,6 @@ pub struct ListArgs {
     pub bin_dir: String,
 }
 
-/// The root a `--rootfs` names.
-pub fn root(rootfs: Option<&Path>) -> Root {
-    rootfs.map_or_else(|| Root::new("/"), |dir| Root::new(dir).named("--rootfs"))
-}
-
 /// Runs `airadm binaries …`.
 pub async fn run(command: BinariesCommand) -> anyhow::Result<()> {
     match command {
@@ -90,12 +85,12 @@ fn install(args: InstallArgs) -> anyhow::Result<()> {
     let keys = trusted_keys::load(&args.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
     let options = InstallOptions {
         opened: fs_err::File::open(&args.bundle)?.into_parts().0,
-        file_signature: super::verify::detached_signature(&args.bundle, args.signature.as_deref())?,
+        file_signature: crate::bundle_file::detached_signature(&args.bundle, args.signature.as_deref())?,
         bundle: args.bundle,
         expected: None,
         keys,
         arch: args.arch.unwrap_or_else(|| crate::import::node_arch().to_owned()),
-        root: root(args.rootfs.as_deref()),
+        root: Root::rootfs(args.rootfs.as_deref()),
         bin_dir: args.placement.bin_dir,
         force: args.placement.force_binaries,
         dry_run: args.dry_run,
@@ -110,7 +105,7 @@ fn install(args: InstallArgs) -> anyhow::Result<()> {
 
 fn list(args: ListArgs) -> anyhow::Result<()> {
     let manifest = super::manifest_verified(&args.bundle, &args.trusted_keys)?;
-    let root = root(args.rootfs.as_deref());
+    let root = Root::rootfs(args.rootfs.as_deref());
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<10} {:<12} {:<24} {:<10} SHA256", "NAME", "VERSION", "DESTINATION", "ON NODE")?;
     for binary in &manifest.binaries {

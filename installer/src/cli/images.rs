@@ -18,7 +18,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         Some("cri-o" | "docker") => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/")).unwrap_or_default(),
         _ => runtime::socket_path(args.cri_socket.as_deref(), Path::new("/"))?,
     };
-    let file_signature = super::verify::detached_signature(&args.bundle, args.signature.as_deref())?;
+    let file_signature = crate::bundle_file::detached_signature(&args.bundle, args.signature.as_deref())?;
     let arch = args.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
     let dry_run = args.dry_run;
     let options = ImportOptions {

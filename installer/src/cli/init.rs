@@ -1,122 +1,135 @@
-//! `airadm init [phase NAME [SUB]]`, with kubeadm's flags.
+//! `airadm init [phase NAME [SUB]]`, with kubeadm's flags. The `phase` subcommands are made
+//! from the workflow's phase tree (`crate::workflow::command`), each with the flags its phase
+//! takes; `airadm init --help` lists the phases as kubeadm's does.
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches as _};
 
-use crate::init::InitOptions;
 use crate::kubeadm::config::InitFlags;
+use crate::phases::init::InitOptions;
 
 /// `airadm init`.
 #[derive(Debug, Args)]
 pub struct InitCommand {
-    /// Run one phase only.
-    #[command(subcommand)]
-    pub phase: Option<InitSubcommand>,
+    /// The phase `airadm init phase NAME [SUB]` selected (`certs/apiserver`; `certs` for
+    /// `certs all`), set from the matches by [`InitCommand::select_phase`].
+    #[arg(skip)]
+    pub phase: Option<String>,
     /// kubeadm's flags and ours.
     #[command(flatten)]
     pub args: InitArgs,
 }
 
-/// `airadm init phase …`.
-#[derive(Debug, Subcommand)]
-pub enum InitSubcommand {
-    /// Run one of init's phases: import, binaries, preflight, certs [SUB], kubeconfig [SUB], etcd local,
-    /// control-plane [SUB], kubelet-start, ….
-    Phase {
-        /// The phase (`certs`, `kubeconfig`, `etcd`, `control-plane`, …).
-        name: String,
-        /// Its sub-phase (`apiserver`, `admin`, `local`, `all`, …).
-        sub: Option<String>,
-    },
+impl InitCommand {
+    /// Takes the phase subcommand's selection and flags from `matches` (those of `init`), when
+    /// one was given. `command` is `init`'s own command, as [`crate::cli::command`] built it.
+    pub fn select_phase(&mut self, matches: &ArgMatches, command: &clap::Command) -> anyhow::Result<()> {
+        if let Some((filter, leaf)) = crate::workflow::command::selected(&crate::phases::init::runner(), matches, command)? {
+            // clap binds a flag given before `phase` to `init` itself, where it would be lost.
+            if let Some(arg) =
+                command.get_arguments().find(|a| matches.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine))
+            {
+                anyhow::bail!(
+                    "--{} is given before `phase`: put every flag after the phase's name (`airadm init phase {} --{} …`)",
+                    arg.get_long().unwrap_or_default(),
+                    filter.replace('/', " "),
+                    arg.get_long().unwrap_or_default()
+                );
+            }
+            self.args = InitArgs::from_arg_matches(leaf)?;
+            self.phase = Some(filter);
+        }
+        Ok(())
+    }
 }
 
 /// Flags of `airadm init` (kubeadm's, plus --bundle, --trusted-key, --rootfs, --arch).
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The bundle: its signed manifest gives the version and images; `import` reads all of it.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Public key of a trusted signer; repeatable (default: /etc/airadm/trusted-keys/*.pub).
-    #[arg(long = "trusted-key", global = true)]
+    #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<PathBuf>,
     /// Detached signature of the whole bundle file (default: BUNDLE.minisig when present).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub signature: Option<PathBuf>,
     /// kubeadm config file (InitConfiguration, ClusterConfiguration v1beta3/v1beta4, KubeletConfiguration).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// The IP address the API server advertises (default: the default route's).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub apiserver_advertise_address: Option<String>,
     /// Port the API server binds to.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub apiserver_bind_port: Option<u16>,
     /// Extra SANs of the API server certificate (IPs or DNS names).
-    #[arg(long, global = true, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',')]
     pub apiserver_cert_extra_sans: Vec<String>,
     /// A stable endpoint for the control plane (`host[:port]`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub control_plane_endpoint: Option<String>,
     /// Pod CIDR(s); sets the controller-manager's --cluster-cidr.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub pod_network_cidr: Option<String>,
     /// Service CIDR(s) (default 10.96.0.0/12).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub service_cidr: Option<String>,
     /// Service DNS domain (default cluster.local).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub service_dns_domain: Option<String>,
     /// Node name (default: the hostname).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub node_name: Option<String>,
     /// Where certificates go (default /etc/kubernetes/pki).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub cert_dir: Option<String>,
     /// CRI socket (default: the one of kubeadm's known sockets that exists).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub cri_socket: Option<String>,
     /// Preflight checks whose errors become warnings (`all`, or names like `NumCPU,Swap`).
-    #[arg(long, global = true, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',')]
     pub ignore_preflight_errors: Vec<String>,
     /// Phases to skip (`import`, `certs`, `certs/etcd-ca`, `wait-control-plane`, …).
-    #[arg(long, global = true, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',')]
     pub skip_phases: Vec<String>,
     /// Write everything to a temp dir and say what would be done; nothing on the node changes.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub dry_run: bool,
     /// Directory of kubeadm patches (`target[suffix][+patchtype].{json,yaml}`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub patches: Option<String>,
     /// Upload the control-plane certificates to the kubeadm-certs Secret.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub upload_certs: bool,
     /// Key for the kubeadm-certs Secret (64 hex characters).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub certificate_key: Option<String>,
     /// Bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`; default: generated).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub token: Option<String>,
     /// Bootstrap token lifetime (`24h0m0s`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub token_ttl: Option<String>,
     /// kubeadm feature gates (`Name=true,Other=false`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub feature_gates: Option<String>,
     /// Must be the bundle's version when given.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub kubernetes_version: Option<String>,
     /// Write every file below this directory instead of `/`.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub rootfs: Option<PathBuf>,
     /// Accept a bundle for this architecture (default: this node's).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub arch: Option<String>,
     /// Where the `binaries` phase puts kubelet, kubectl, kubeadm, crictl and airadm (CNI plugins: /opt/cni/bin).
-    #[arg(long, global = true, default_value = crate::binaries::DEFAULT_BIN_DIR)]
+    #[arg(long, default_value = crate::binaries::DEFAULT_BIN_DIR)]
     pub bin_dir: String,
     /// Replace an existing binary that differs from the bundle's (otherwise it is kept and reported).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub force_binaries: bool,
 }
 
@@ -192,10 +205,7 @@ impl InitCommand {
             anyhow::bail!("can not mix '--config' with arguments [{}]: set them in the --config file instead", mixed.join(" "));
         }
         let bundle = a.bundle.ok_or_else(|| anyhow::anyhow!("--bundle FILE is required: airadm takes the version and images from it"))?;
-        let phase = self.phase.map(|InitSubcommand::Phase { name, sub }| match sub {
-            Some(sub) => format!("{name}/{sub}"),
-            None => name,
-        });
+        let phase = self.phase;
         Ok(InitOptions {
             config: a.config,
             flags: InitFlags {
@@ -234,10 +244,8 @@ impl InitCommand {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
-    fn options(args: &[&str]) -> anyhow::Result<crate::init::InitOptions> {
-        let cli = crate::cli::Cli::try_parse_from(["airadm", "init", "--bundle", "b.tar.zst"].iter().chain(args)).unwrap();
+    fn options(args: &[&str]) -> anyhow::Result<crate::phases::init::InitOptions> {
+        let cli = crate::cli::parse_from(["airadm", "init"].iter().chain(args).chain(&["--bundle", "b.tar.zst"]))?;
         match cli.command {
             crate::cli::Command::Init(command) => command.options(),
             other => panic!("{other:?}"),
@@ -294,12 +302,34 @@ mod tests {
         ];
         let mut args = vec!["--config", "k.yaml"];
         args.extend_from_slice(allowed);
-        let options = options(&args).unwrap();
-        assert_eq!(options.flags.node_name.as_deref(), Some("cp-0"));
-        assert!(options.dry_run && options.upload_certs);
-        let mut phase = vec!["phase", "certs", "--config", "k.yaml", "--cert-dir=/pki"];
-        phase.extend_from_slice(allowed);
-        assert!(options_err(&phase).contains("[cert-dir]"));
+        let given = options(&args).unwrap();
+        assert_eq!(given.flags.node_name.as_deref(), Some("cp-0"));
+        assert!(given.dry_run && given.upload_certs);
+        // A phase takes the flags its kubeadm phase inherits, plus airadm's own.
+        let phase = [
+            "phase",
+            "certs",
+            "all",
+            "--config",
+            "k.yaml",
+            "--cert-dir=/pki",
+            "--dry-run",
+            "--rootfs=/tmp/r",
+            "--trusted-key=k.pub",
+            "--arch=arm64",
+        ];
+        assert_eq!(options_err(&phase), "can not mix '--config' with arguments [cert-dir]: set them in the --config file instead");
+        let all = options(&["phase", "certs", "all", "--config", "k.yaml", "--dry-run"]).unwrap();
+        assert_eq!(all.phase.as_deref(), Some("certs"), "`all` runs its parent");
+        assert!(all.dry_run);
+        assert_eq!(options(&["phase", "certs", "apiserver"]).unwrap().phase.as_deref(), Some("certs/apiserver"));
+        let err = options_err(&["phase", "certs", "ca", "--pod-network-cidr=10.0.0.0/16"]);
+        assert!(err.starts_with("unknown flag: --pod-network-cidr (`init phase certs ca` takes --bundle, --trusted-key, --signature, --config, --cert-dir, --dry-run, --kubernetes-version, --rootfs, --arch)"), "{err}");
+        let err = options_err(&["--dry-run", "phase", "certs", "ca"]);
+        assert_eq!(
+            err,
+            "--dry-run is given before `phase`: put every flag after the phase's name (`airadm init phase certs ca --dry-run …`)"
+        );
     }
 
     fn options_err(args: &[&str]) -> String {

@@ -36,6 +36,34 @@ pub fn manifest_verified(bundle: &std::path::Path, trusted_keys: &[PathBuf]) -> 
         .with_context(|| format!("`{}`", bundle.display()))
 }
 
+/// The command line, with the `phase` subcommands of the workflows made from their phase trees.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .mut_subcommand("init", |init| crate::workflow::command::bind(&crate::phases::init::runner(), init, crate::phases::init::OWN_FLAGS))
+}
+
+/// Parses a command line built by [`command`]: the derived structs, then the phase selected.
+pub fn from_matches(matches: &clap::ArgMatches) -> anyhow::Result<Cli> {
+    use clap::FromArgMatches as _;
+    let mut cli = Cli::from_arg_matches(matches)?;
+    if let (Command::Init(init), Some(init_matches)) = (&mut cli.command, matches.subcommand_matches("init")) {
+        let root = command();
+        let init_command = root.find_subcommand("init").ok_or_else(|| anyhow::anyhow!("internal error: no init command"))?;
+        init.select_phase(init_matches, init_command)?;
+    }
+    Ok(cli)
+}
+
+/// [`command`] then [`from_matches`] on `args` (for tests).
+pub fn parse_from<I, T>(args: I) -> anyhow::Result<Cli>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    from_matches(&command().try_get_matches_from(args)?)
+}
+
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
 #[derive(Debug, Parser)]
 #[command(name = "airadm", version, about)]

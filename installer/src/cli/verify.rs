@@ -4,7 +4,6 @@ use std::io::{BufReader, Read, Write as _};
 use std::path::Path;
 
 use anyhow::Context as _;
-use bundle::manifest::MAX_SIGNATURE_SIZE;
 
 use super::VerifyArgs;
 use crate::trusted_keys;
@@ -16,7 +15,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         Some("-") => Box::new(std::io::stdin().lock()),
         _ => Box::new(fs_err::File::open(&args.bundle)?),
     };
-    let file_signature = detached_signature(&args.bundle, args.signature.as_deref())?;
+    let file_signature = crate::bundle_file::detached_signature(&args.bundle, args.signature.as_deref())?;
     let verified = bundle::verify_stream(BufReader::with_capacity(1 << 20, input), &keys, file_signature.as_deref(), &mut bundle::Discard)
         .with_context(|| format!("`{}`", args.bundle.display()))?;
     let m = &verified.manifest;
@@ -37,32 +36,4 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         }
     )?;
     Ok(())
-}
-
-/// `--signature`, else `<bundle>.minisig` when it exists; never a file beside stdin (`-`). The
-/// file is not trusted yet, so at most a minisign signature's worth of it is read.
-pub(crate) fn detached_signature(bundle: &Path, flag: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let path = match flag {
-        Some(path) => path.to_owned(),
-        None if bundle == Path::new("-") => return Ok(None),
-        None => {
-            let mut path = bundle.to_owned().into_os_string();
-            path.push(".minisig");
-            let path = std::path::PathBuf::from(path);
-            if !path.is_file() {
-                return Ok(None);
-            }
-            path
-        }
-    };
-    let mut text = String::new();
-    fs_err::File::open(&path)?.take(MAX_SIGNATURE_SIZE + 1).read_to_string(&mut text).with_context(|| format!("`{}`", path.display()))?;
-    if text.len() as u64 > MAX_SIGNATURE_SIZE {
-        let size = fs_err::metadata(&path)?.len();
-        anyhow::bail!(
-            "detached signature `{}` is {size} bytes, more than the {MAX_SIGNATURE_SIZE} a minisign signature takes: replace it with the bundle's own .minisig",
-            path.display()
-        );
-    }
-    Ok(Some(text))
 }

@@ -12,7 +12,7 @@ pub mod sans;
 pub(crate) mod tests;
 
 pub use cert_list::{CERTS, CertSpec, CommonName, Organization, SA, Sans, Usage, phase_names, request_for};
-pub use create::{run, using_external_ca};
+pub use create::{PregeneratedKeys, run, run_one, start, using_external_ca};
 
 use self::pki::PkiError;
 use super::config::ConfigError;

@@ -43,6 +43,11 @@ impl Root {
         Self { root: root.into(), label: "the root" }
     }
 
+    /// `--rootfs DIR` (named so in errors), else `/`.
+    pub fn rootfs(dir: Option<&Path>) -> Self {
+        dir.map_or_else(|| Self::new("/"), |dir| Self::new(dir).named("--rootfs"))
+    }
+
     /// The same root, named `label` in errors (`--rootfs`, `the --dry-run directory`).
     #[must_use]
     pub fn named(mut self, label: &'static str) -> Self {

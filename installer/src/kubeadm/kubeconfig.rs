@@ -5,14 +5,17 @@
 //! An existing file is kept when it trusts the same CA; without `ca.key` (external CA) every file
 //! must already be there.
 
+mod render;
 #[cfg(test)]
 mod tests;
+
+pub use render::{Credentials, PREFERENCES_OMITTED_FROM, render};
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 use rcgen::{ExtendedKeyUsagePurpose, KeyPair};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::InitConfig;
 use super::certs::pki::{self, CertRequest, Key, PkiError};
@@ -185,14 +188,47 @@ pub enum KubeconfigError {
 /// Runs `which` (`all`, `admin`, `super-admin`, `kubelet`, `controller-manager`, `scheduler`)
 /// and returns the lines kubeadm prints. `now` stands for kubeadm's start time.
 pub fn run(cfg: &InitConfig, root: &Root, which: &str, now: SystemTime) -> Result<Vec<String>, KubeconfigError> {
-    let selected: Vec<&KubeconfigSpec> = match which {
-        "all" => KUBECONFIGS.iter().collect(),
-        name => vec![KUBECONFIGS.iter().find(|k| k.name == name).ok_or_else(|| KubeconfigError::UnknownPhase(name.to_owned()))?],
+    let names: Vec<&str> = match which {
+        "all" => KUBECONFIGS.iter().map(|k| k.name).collect(),
+        name => vec![name],
     };
-    let mut out = Vec::new();
-    if which == "all" {
-        out.push(format!("[kubeconfig] Using kubeconfig folder {KUBERNETES_DIR:?}"));
+    let (mut out, mut keys) = if which == "all" { start(cfg, root, &names)? } else { (Vec::new(), PregeneratedKeys::default()) };
+    for name in names {
+        out.extend(run_one(cfg, root, name, now, &mut keys)?);
     }
+    Ok(out)
+}
+
+/// Client keys generated ahead of the kubeconfig files that will need them.
+#[derive(Default)]
+pub struct PregeneratedKeys(HashMap<&'static str, Key>);
+
+/// The `kubeconfig` phase itself (kubeadm's `runKubeConfig`): the folder line; and the client
+/// keys of every file the `planned` sub-phases will write, generated in parallel (none with an
+/// external CA, which signs nothing here).
+pub fn start(cfg: &InitConfig, root: &Root, planned: &[&str]) -> Result<(Vec<String>, PregeneratedKeys), KubeconfigError> {
+    let out = vec![format!("[kubeconfig] Using kubeconfig folder {KUBERNETES_DIR:?}")];
+    if !root.exists(cfg.cert_path("ca.key")) {
+        return Ok((out, PregeneratedKeys::default()));
+    }
+    let missing: Vec<&KubeconfigSpec> = KUBECONFIGS.iter().filter(|s| planned.contains(&s.name) && !root.exists(path_of(s))).collect();
+    let Some(first) = missing.first() else { return Ok((out, PregeneratedKeys::default())) };
+    let keys = pki::generate_keys(cfg.encryption_algorithm, missing.len())
+        .map_err(|source| KubeconfigError::Generate { client: client_name(cfg, first), source })?;
+    Ok((out, PregeneratedKeys(missing.iter().map(|s| s.name).zip(keys).collect())))
+}
+
+/// One sub-phase: writes its kubeconfig (with its key from `keys` when made ahead), or checks
+/// the one there.
+pub fn run_one(
+    cfg: &InitConfig,
+    root: &Root,
+    name: &str,
+    now: SystemTime,
+    keys: &mut PregeneratedKeys,
+) -> Result<Vec<String>, KubeconfigError> {
+    let spec = KUBECONFIGS.iter().find(|k| k.name == name).ok_or_else(|| KubeconfigError::UnknownPhase(name.to_owned()))?;
+    let mut out = Vec::new();
     let ca_path = cfg.cert_path("ca.crt");
     let ca_pem = read(root, &ca_path)?.ok_or_else(|| KubeconfigError::NoCa { path: ca_path.clone() })?;
     let bad_ca = |path: &str| {
@@ -203,31 +239,26 @@ pub fn run(cfg: &InitConfig, root: &Root, which: &str, now: SystemTime) -> Resul
     pki::check_validity(&ca_der, now).map_err(bad_ca(&ca_path))?;
     let ca_key_path = cfg.cert_path("ca.key");
     let Some(ca_key_pem) = read(root, &ca_key_path)? else {
-        return external_ca(cfg, root, &selected, &ca_der, out);
+        return external_ca(cfg, root, &[spec], &ca_der, out);
     };
     let ca_key = pki::parse_private_key(&ca_key_pem).map_err(bad_ca(&ca_key_path))?;
     pki::check_key_matches(&ca_der, &ca_key).map_err(bad_ca(&ca_key_path))?;
     let ca = SigningCa { der: &ca_der, key: &ca_key };
-
-    let missing: Vec<&KubeconfigSpec> = selected.iter().copied().filter(|s| !root.exists(path_of(s))).collect();
-    let keys = pki::generate_keys(cfg.encryption_algorithm, missing.len())
-        .map_err(|source| KubeconfigError::Generate { client: client_name(cfg, selected[0]), source })?;
-    let mut keys: HashMap<&str, Key> = missing.iter().map(|s| s.name).zip(keys).collect();
-    for spec in selected {
-        let path = path_of(spec);
-        match keys.remove(spec.name) {
-            Some(key) => {
-                let bytes = render_spec(cfg, spec, &ca, key, now)?;
-                out.push(format!("[kubeconfig] Writing {:?} kubeconfig file", spec.file));
-                tracing::debug!(path, "writing");
-                root.write(&path, bytes.as_bytes(), PRIVATE).map_err(|source| KubeconfigError::Write { path: path.clone(), source })?;
-            }
-            None => {
-                out.extend(check_existing(root, &path, &ca_der, &server_of(cfg, spec))?);
-                out.push(format!("[kubeconfig] Using existing kubeconfig file: {path:?}"));
-            }
-        }
+    let path = path_of(spec);
+    if root.exists(&path) {
+        out.extend(check_existing(root, &path, &ca_der, &server_of(cfg, spec))?);
+        out.push(format!("[kubeconfig] Using existing kubeconfig file: {path:?}"));
+        return Ok(out);
     }
+    let key = match keys.0.remove(spec.name) {
+        Some(key) => key,
+        None => pki::generate_key(cfg.encryption_algorithm)
+            .map_err(|source| KubeconfigError::Generate { client: client_name(cfg, spec), source })?,
+    };
+    let bytes = render_spec(cfg, spec, &ca, key, now)?;
+    out.push(format!("[kubeconfig] Writing {:?} kubeconfig file", spec.file));
+    tracing::debug!(path, "writing");
+    root.write(&path, bytes.as_bytes(), PRIVATE).map_err(|source| KubeconfigError::Write { path: path.clone(), source })?;
     Ok(out)
 }
 
@@ -307,64 +338,6 @@ fn render_spec(cfg: &InitConfig, spec: &KubeconfigSpec, ca: &SigningCa<'_>, key:
 fn ca_not_before(der: &[u8]) -> Result<SystemTime, pki::PkiError> {
     let seconds = pki::parse(der)?.validity().not_before.timestamp();
     Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or_default()))
-}
-
-/// The first minor whose client-go leaves an empty `preferences` out of a kubeconfig
-/// (`Preferences` became `omitzero` in k8s.io/client-go v0.34's clientcmd/api/v1).
-pub const PREFERENCES_OMITTED_FROM: u32 = 34;
-
-/// The PEM texts a kubeconfig embeds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The CA certificate (`certificate-authority-data`).
-    pub ca: String,
-    /// The client certificate (`client-certificate-data`).
-    pub cert: String,
-    /// The client key (`client-key-data`).
-    pub key: String,
-}
-
-/// kubeadm's `CreateWithCerts` written as client-go's `clientcmd.Write` does: one cluster named
-/// after the cluster, one user, context `<user>@<cluster>` as current context, keys sorted,
-/// `preferences: {}` before v1.34 ([`PREFERENCES_OMITTED_FROM`]), `[]byte` fields base64.
-pub fn render(
-    cluster_name: &str,
-    server: &str,
-    user: &str,
-    credentials: &Credentials,
-    minor: u32,
-) -> Result<String, serde_saphyr::ser::Error> {
-    let context = format!("{user}@{cluster_name}");
-    let mut document: Value = json!({
-        "apiVersion": "v1",
-        "clusters": [{
-            "cluster": {
-                "certificate-authority-data": pki::base64_encode(credentials.ca.as_bytes()),
-                "server": server,
-            },
-            "name": cluster_name,
-        }],
-        "contexts": [{
-            "context": { "cluster": cluster_name, "user": user },
-            "name": context,
-        }],
-        "current-context": context,
-        "kind": "Config",
-        "preferences": {},
-        "users": [{
-            "name": user,
-            "user": {
-                "client-certificate-data": pki::base64_encode(credentials.cert.as_bytes()),
-                "client-key-data": pki::base64_encode(credentials.key.as_bytes()),
-            },
-        }],
-    });
-    if minor >= PREFERENCES_OMITTED_FROM {
-        document.as_object_mut().map(|d| d.remove("preferences"));
-    }
-    // Long base64 lines stay plain scalars, as go-yaml writes them.
-    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(&document, options)
 }
 
 /// `validateKubeConfig`: the current context's cluster must trust the same CA (else kubeadm's

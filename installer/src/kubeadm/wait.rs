@@ -10,6 +10,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// The kubelet's healthz endpoint kubeadm configures (`healthzBindAddress`:`healthzPort`).
 pub const KUBELET_HEALTHZ: &str = "127.0.0.1:10248";
 
+/// How often the waits ask (kubeadm polls every 500 ms).
+pub const POLL: Duration = Duration::from_millis(500);
+
 /// Something did not become healthy in time.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {

@@ -191,6 +191,17 @@ pub const CATALOG_V1_31_2: &[(&str, &str)] = &[
     ("etcd", "3.5.15-0"),
 ];
 
+/// The seven images kubeadm v1.34.4 lists (`kubeadm config images list`), as above.
+pub const CATALOG_V1_34_4: &[(&str, &str)] = &[
+    ("kube-apiserver", "v1.34.4"),
+    ("kube-controller-manager", "v1.34.4"),
+    ("kube-scheduler", "v1.34.4"),
+    ("kube-proxy", "v1.34.4"),
+    ("coredns/coredns", "v1.12.1"),
+    ("pause", "3.10.1"),
+    ("etcd", "3.6.5-0"),
+];
+
 /// Pushes `images` for amd64 and arm64: one base layer per architecture shared by every image,
 /// plus one layer of `unique_size` bytes of its own per image and architecture. `pause` is
 /// pushed in Docker format, the rest as OCI.

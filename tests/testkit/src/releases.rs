@@ -40,7 +40,6 @@ pub struct ReleaseServer {
     tree: tempfile::TempDir,
     versions: ReleaseVersions,
     faults: Arc<Mutex<BTreeMap<String, Fault>>>,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl ReleaseServer {
@@ -62,15 +61,14 @@ impl ReleaseServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
         let faults: Arc<Mutex<BTreeMap<String, Fault>>> = Arc::default();
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (root, f, l) = (tree.path().to_owned(), faults.clone(), log.clone());
+        let (root, f) = (tree.path().to_owned(), faults.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (root, f, l) = (root.clone(), f.clone(), l.clone());
-                std::thread::spawn(move || serve(stream, &root, &f, &l));
+                let (root, f) = (root.clone(), f.clone());
+                std::thread::spawn(move || serve(stream, &root, &f));
             }
         });
-        Self { addr, tree, versions, faults, log }
+        Self { addr, tree, versions, faults }
     }
 
     /// `http://127.0.0.1:PORT`, for `--binaries-mirror`.
@@ -96,11 +94,6 @@ impl ReleaseServer {
     /// Serves every file as it is again.
     pub fn clear_faults(&self) {
         self.faults.lock().expect("faults").clear();
-    }
-
-    /// The paths requested so far, in order.
-    pub fn requests(&self) -> Vec<String> {
-        self.log.lock().expect("log").clone()
     }
 
     /// Tree paths of the downloads of linux/`arch` (the binary, then the archives).
@@ -195,7 +188,7 @@ fn archive(members: &[(String, Vec<u8>, u32)], with_dir: bool) -> Vec<u8> {
     builder.into_inner().expect("tar").finish().expect("gzip")
 }
 
-fn serve(mut stream: TcpStream, root: &Path, faults: &Mutex<BTreeMap<String, Fault>>, log: &Mutex<Vec<String>>) {
+fn serve(mut stream: TcpStream, root: &Path, faults: &Mutex<BTreeMap<String, Fault>>) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {
@@ -208,7 +201,6 @@ fn serve(mut stream: TcpStream, root: &Path, faults: &Mutex<BTreeMap<String, Fau
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    log.lock().expect("log").push(path.clone());
     let fault = faults.lock().expect("faults").get(&path).cloned();
     let file = root.join(path.trim_start_matches('/'));
     let body = match fault {

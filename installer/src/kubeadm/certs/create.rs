@@ -12,26 +12,46 @@ use crate::kubeadm::files::{PRIVATE, PUBLIC, Root};
 /// Runs `which` (`all`, or one sub-phase such as `apiserver`, `etcd-ca`, `sa`) and returns the
 /// lines kubeadm prints. `now` stands for kubeadm's start time (NotBefore = now − 5 min).
 pub fn run(cfg: &InitConfig, root: &Root, which: &str, now: SystemTime) -> Result<Vec<String>, CertsError> {
-    let selected: Vec<&CertSpec> = match which {
-        "all" => CERTS.iter().collect(),
-        SA => Vec::new(),
-        name => vec![CERTS.iter().find(|c| c.name == name).ok_or_else(|| CertsError::UnknownPhase(name.to_owned()))?],
+    let names: Vec<&str> = match which {
+        "all" => super::phase_names().iter().map(|(name, _)| *name).collect(),
+        name => vec![name],
     };
-    let mut run = Run { cfg, root, now, out: Vec::new(), keys: HashMap::new() };
-    if which == "all" {
-        run.out.push(format!("[certs] Using certificateDir folder {:?}", cfg.cert_dir));
+    let (mut out, mut keys) = if which == "all" { start(cfg, root, &names)? } else { (Vec::new(), PregeneratedKeys::default()) };
+    for name in names {
+        out.extend(run_one(cfg, root, name, now, &mut keys)?);
     }
-    run.pregenerate_keys(&selected, matches!(which, "all" | SA))?;
-    for spec in selected {
-        match spec.ca {
-            None => run.ca(spec)?,
-            Some(ca) => run.leaf(spec, spec_of(ca))?,
+    Ok(out)
+}
+
+/// Keys generated ahead of the certificates that will need them.
+#[derive(Default)]
+pub struct PregeneratedKeys(HashMap<&'static str, Key>);
+
+/// The `certs` phase itself (kubeadm's `runCerts`): the folder line; and, because RSA key
+/// generation dominates the phase's time, the keys of every certificate the `planned`
+/// sub-phases will create, generated in parallel.
+pub fn start(cfg: &InitConfig, root: &Root, planned: &[&str]) -> Result<(Vec<String>, PregeneratedKeys), CertsError> {
+    let selected: Vec<&CertSpec> = CERTS.iter().filter(|c| planned.contains(&c.name)).collect();
+    let mut run = Run { cfg, root, now: SystemTime::now(), out: Vec::new(), keys: HashMap::new() };
+    run.pregenerate_keys(&selected, planned.contains(&SA))?;
+    Ok((vec![format!("[certs] Using certificateDir folder {:?}", cfg.cert_dir)], PregeneratedKeys(run.keys)))
+}
+
+/// One sub-phase (`ca`, `apiserver`, …, `sa`), taking its key from `keys` when it was made ahead.
+pub fn run_one(cfg: &InitConfig, root: &Root, name: &str, now: SystemTime, keys: &mut PregeneratedKeys) -> Result<Vec<String>, CertsError> {
+    let mut run = Run { cfg, root, now, out: Vec::new(), keys: std::mem::take(&mut keys.0) };
+    let result = match name {
+        SA => run.service_account(),
+        name => {
+            let spec = CERTS.iter().find(|c| c.name == name).ok_or_else(|| CertsError::UnknownPhase(name.to_owned()))?;
+            match spec.ca {
+                None => run.ca(spec),
+                Some(ca) => run.leaf(spec, spec_of(ca)),
+            }
         }
-    }
-    if matches!(which, "all" | SA) {
-        run.service_account()?;
-    }
-    Ok(run.out)
+    };
+    keys.0 = std::mem::take(&mut run.keys);
+    result.map(|()| run.out)
 }
 
 /// kubeadm's `UsingExternalCA`: `ca.crt` is a CA certificate and `ca.key` is absent.

@@ -380,8 +380,7 @@ fn images_import_and_init_check_the_detached_signature_given_with_signature() {
             .arg("--cri-socket")
             .arg(format!("unix://{}", ctd.socket().display()))
             .arg("--rootfs")
-            .arg(&rootfs)
-            .args(["--apiserver-advertise-address", "10.20.30.40", "--node-name", "cp-0"]);
+            .arg(&rootfs);
         cmd
     };
     let err = run_fails(init(&wrong));

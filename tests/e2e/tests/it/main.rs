@@ -15,6 +15,7 @@ mod real_images;
 mod retry;
 mod swap;
 mod tamper;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

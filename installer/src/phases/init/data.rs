@@ -1,0 +1,130 @@
+//! What init's phases share (kubeadm: cmd/kubeadm/app/cmd/init.go `initData`): built once from
+//! the flags, the config file and the bundle's signed manifest, before any phase runs.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+
+use super::InitOptions;
+use super::bundle_phases::OpenBundle;
+use super::client::AdminClient;
+use super::host::host_facts;
+use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, Version};
+use crate::kubeadm::files::Root;
+use crate::kubeadm::{certs, kubeconfig};
+use crate::{bundle_file, import, trusted_keys};
+
+/// init's run data.
+pub(crate) struct InitData {
+    /// What was asked.
+    pub options: InitOptions,
+    /// The bundle, opened and its manifest checked.
+    pub bundle: OpenBundle,
+    /// The resolved configuration.
+    pub cfg: InitConfig,
+    /// What the node said about itself.
+    pub host: HostFacts,
+    /// The node (`/`, or `--rootfs`).
+    pub node: Root,
+    /// Where files go: the node, or the `--dry-run` directory.
+    pub root: Root,
+    /// The `--dry-run` directory, kept when the run ends.
+    pub dry_dir: Option<tempfile::TempDir>,
+    /// kubeadm's start time: certificates' NotBefore, token expiry.
+    pub now: SystemTime,
+    /// The key `upload-certs` used, for `show-join-command`.
+    pub certificate_key: Option<String>,
+    /// Keys the `certs` phase made ahead for its sub-phases.
+    pub cert_keys: certs::PregeneratedKeys,
+    /// Keys the `kubeconfig` phase made ahead for its sub-phases.
+    pub kubeconfig_keys: kubeconfig::PregeneratedKeys,
+    /// The phases that run, by name (`certs/apiserver`).
+    pub planned: Vec<String>,
+    admin: AdminClient,
+}
+
+impl InitData {
+    /// Opens the bundle and checks its manifest's signature, reads the config, asks the node,
+    /// resolves them into one configuration and checks its node paths against `--rootfs`.
+    pub async fn new(options: InitOptions) -> anyhow::Result<Self> {
+        let keys = trusted_keys::load(&options.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
+        // One open file for the whole run: the import and binaries phases read the same file
+        // from its start and refuse it unless its signed manifest is this one.
+        let file = fs_err::File::open(&options.bundle)?.into_parts().0;
+        let manifest = bundle::reader::read_manifest_verified(std::io::BufReader::new(&file), &keys)
+            .with_context(|| format!("`{}`", options.bundle.display()))?;
+        let version = Version::parse(&manifest.kubernetes_version).with_context(|| {
+            format!("`{}`: the manifest's version `{}` is not vX.Y.Z", options.bundle.display(), manifest.kubernetes_version)
+        })?;
+        if let Some(given) = &options.kubernetes_version
+            && Version::parse(given).map(|v| v.text) != Some(version.text.clone())
+        {
+            anyhow::bail!("--kubernetes-version {given} is not the bundle's version {version}: use a {given} bundle, or drop the flag");
+        }
+        let arch = options.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
+        anyhow::ensure!(
+            manifest.arch == arch,
+            "`{}` is for linux/{}, this node is linux/{arch}: use the {arch} bundle (or pass --arch {})",
+            options.bundle.display(),
+            manifest.arch,
+            manifest.arch
+        );
+        let file_signature = bundle_file::detached_signature(&options.bundle, options.signature.as_deref())?;
+        let images = ComponentImages::from_bundle(&manifest.images)?;
+        let bundle = OpenBundle { file, manifest, keys, file_signature, arch };
+        let docs = match &options.config {
+            Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?,
+            None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+        };
+        let node = Root::rootfs(options.rootfs.as_deref());
+        let config_socket = docs.init.as_ref().and_then(|i| i.node_registration.as_ref()).is_some_and(|n| n.cri_socket.is_some());
+        let host = host_facts(&options.flags, config_socket, &node)?;
+        let cfg = config::resolve(docs, &options.flags, &host, &version, images)?;
+        for (field, path) in cfg.node_paths(&options.flags) {
+            node.check(field, path)?;
+        }
+        // Dry run: everything is written to a temp dir instead of the node.
+        let dry_dir = options.dry_run.then(|| tempfile::Builder::new().prefix("airadm-init-dryrun-").tempdir()).transpose()?;
+        let root = match &dry_dir {
+            Some(dir) => Root::new(dir.path()).named("the --dry-run directory"),
+            None => node.clone(),
+        };
+        Ok(Self {
+            options,
+            bundle,
+            cfg,
+            host,
+            node,
+            root,
+            dry_dir,
+            now: SystemTime::now(),
+            certificate_key: None,
+            cert_keys: certs::PregeneratedKeys::default(),
+            kubeconfig_keys: kubeconfig::PregeneratedKeys::default(),
+            planned: Vec::new(),
+            admin: AdminClient(None),
+        })
+    }
+
+    /// Prints kubeadm's lines (kubeadm: `data.OutputWriter()`).
+    pub fn say(&self, lines: Vec<String>) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// The admin client, made usable on first use (kubeadm: `initData.Client()`).
+    pub async fn client(&mut self) -> anyhow::Result<kube::Client> {
+        self.admin.get(&self.root).await
+    }
+
+    /// The planned sub-phases of `parent` (`certs` → `ca`, `apiserver`, …).
+    pub fn planned_under(&self, parent: &str) -> Vec<&str> {
+        let prefix = format!("{parent}/");
+        self.planned.iter().filter_map(|name| name.strip_prefix(&prefix)).collect()
+    }
+}
