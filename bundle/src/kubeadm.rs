@@ -2,9 +2,12 @@
 //! pre-renders `configs/kubeadm-config.yaml` into every bundle, and the installer, which reads
 //! users' config files. Field names and shapes follow kubeadm's v1beta4 `types.go`; every field
 //! is optional here (kubeadm's defaulting fills them in) and unknown fields are refused, as
-//! kubeadm's strict decoding does. `JoinConfiguration` comes with `join`.
+//! kubeadm's strict decoding does. `JoinConfiguration` is in `kubeadm/join.rs`.
 
 use serde::{Deserialize, Serialize};
+
+mod join;
+pub use join::{BootstrapTokenDiscovery, Discovery, FileDiscovery, JoinConfiguration, JoinControlPlane};
 
 /// `apiVersion` of the v1beta4 kubeadm config API.
 pub const API_VERSION_V1BETA4: &str = "kubeadm.k8s.io/v1beta4";

@@ -24,6 +24,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Images(cli::ImagesCommand::Check(args)) => cli::images::check(args).await,
         cli::Command::Binaries(command) => cli::binaries::run(command).await,
         cli::Command::Init(command) => phases::init::run(command.options()?).await,
+        cli::Command::Join(command) => phases::join::run(command.options()?).await,
         cli::Command::Config(command) => cli::config::run(command),
     }
 }

@@ -163,7 +163,7 @@ fn certs_kubeconfigs_and_kubelet_files_are_what_real_kubeadm_writes() {
             fs_err::copy(theirs.path().join(&pki).join(file), ours_dir.path().join(&pki).join(file)).unwrap();
         }
         kubeconfig::run(&cfg, &ours, "all", now).unwrap();
-        kubelet::write_files(&cfg, &ours, &hostname()).unwrap();
+        kubelet::write_files(&cfg, &ours, &hostname(), kubelet::Workflow::Init).unwrap();
 
         let (a, b) = (describe_tree(theirs.path(), &pki), describe_tree(ours_dir.path(), &pki));
         for file in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {

@@ -73,7 +73,7 @@ fn report_timing(algorithm: &str, elapsed: Duration) {
 fn resolve(yaml: Option<&str>, flags: InitFlags) -> InitConfig {
     let docs = match yaml {
         Some(yaml) => config::parse_documents(yaml, "test.yaml").unwrap(),
-        None => Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+        None => Documents::default(),
     };
     let host = HostFacts { hostname: "node-1".into(), default_address: Some("10.0.0.5".parse().unwrap()), cri_socket: None };
     config::resolve(docs, &flags, &host, &Version::parse("v1.31.2").unwrap(), ComponentImages::default()).unwrap()

@@ -72,7 +72,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             let manifest = super::manifest_verified(&args.bundle, &args.trusted_keys)?;
             let docs = match &args.config {
                 Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?,
-                None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+                None => config::Documents::default(),
             };
             let cluster = docs.cluster.unwrap_or_default();
             let external_etcd = cluster.etcd.as_ref().is_some_and(|e| e.external.is_some());

@@ -26,17 +26,7 @@ impl InitCommand {
     /// one was given. `command` is `init`'s own command, as [`crate::cli::command`] built it.
     pub fn select_phase(&mut self, matches: &ArgMatches, command: &clap::Command) -> anyhow::Result<()> {
         if let Some((filter, leaf)) = crate::workflow::command::selected(&crate::phases::init::runner(), matches, command)? {
-            // clap binds a flag given before `phase` to `init` itself, where it would be lost.
-            if let Some(arg) =
-                command.get_arguments().find(|a| matches.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine))
-            {
-                anyhow::bail!(
-                    "--{} is given before `phase`: put every flag after the phase's name (`airadm init phase {} --{} …`)",
-                    arg.get_long().unwrap_or_default(),
-                    filter.replace('/', " "),
-                    arg.get_long().unwrap_or_default()
-                );
-            }
+            crate::workflow::command::refuse_flags_before_phase(matches, command, &filter)?;
             self.args = InitArgs::from_arg_matches(leaf)?;
             self.phase = Some(filter);
         }

@@ -8,6 +8,7 @@ pub mod binaries;
 pub mod config;
 pub mod images;
 pub mod init;
+pub mod join;
 pub mod verify;
 
 /// A bundle's manifest read without checking its signature: for display only, never to decide
@@ -41,16 +42,19 @@ pub fn command() -> clap::Command {
     use clap::CommandFactory as _;
     Cli::command()
         .mut_subcommand("init", |init| crate::workflow::command::bind(&crate::phases::init::runner(), init, crate::phases::init::OWN_FLAGS))
+        .mut_subcommand("join", |join| crate::workflow::command::bind(&crate::phases::join::runner(), join, crate::phases::join::OWN_FLAGS))
 }
 
 /// Parses a command line built by [`command`]: the derived structs, then the phase selected.
 pub fn from_matches(matches: &clap::ArgMatches) -> anyhow::Result<Cli> {
     use clap::FromArgMatches as _;
     let mut cli = Cli::from_arg_matches(matches)?;
-    if let (Command::Init(init), Some(init_matches)) = (&mut cli.command, matches.subcommand_matches("init")) {
-        let root = command();
-        let init_command = root.find_subcommand("init").ok_or_else(|| anyhow::anyhow!("internal error: no init command"))?;
-        init.select_phase(init_matches, init_command)?;
+    let root = command();
+    let sub = |name: &str| root.find_subcommand(name).ok_or_else(|| anyhow::anyhow!("internal error: no {name} command"));
+    match (&mut cli.command, matches.subcommand()) {
+        (Command::Init(init), Some(("init", m))) => init.select_phase(m, sub("init")?)?,
+        (Command::Join(join), Some(("join", m))) => join.select_phase(m, sub("join")?)?,
+        _ => {}
     }
     Ok(cli)
 }
@@ -89,6 +93,8 @@ pub enum Command {
     Binaries(binaries::BinariesCommand),
     /// Bring up a control-plane node (kubeadm init), or run one of its phases.
     Init(Box<init::InitCommand>),
+    /// Join this node to a cluster as a worker (kubeadm join), or run one of its phases.
+    Join(Box<join::JoinCommand>),
     /// kubeadm configuration: print defaults, list images.
     #[command(subcommand)]
     Config(config::ConfigCommand),

@@ -6,12 +6,14 @@
 
 mod documents;
 mod init_defaults;
+mod join;
 mod resolve;
 mod token;
 mod values;
 
 pub use documents::{Documents, parse_documents};
 pub use init_defaults::init_defaults_yaml;
+pub use join::{Discovery, JoinConfig, JoinFlags, resolve_join};
 pub use resolve::{HostFacts, InitFlags, resolve};
 pub use token::{generate_token, is_token};
 pub use values::{host_port, indexed_ip, parse_duration, split_host_port};
@@ -248,6 +250,9 @@ pub struct InitConfig {
     pub images: ComponentImages,
     /// `nodeRegistration.taints` (the control-plane taint unless given).
     pub taints: Vec<Taint>,
+    /// The kubelet registers [`InitConfig::taints`] itself (`--register-with-taints`): a worker
+    /// joining; a control-plane node gets them from `mark-control-plane` instead.
+    pub register_taints_with_flags: bool,
     /// `nodeRegistration.kubeletExtraArgs`.
     pub kubelet_extra_args: Vec<Arg>,
     /// `nodeRegistration.imagePullPolicy`.

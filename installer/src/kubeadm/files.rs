@@ -169,6 +169,22 @@ impl Root {
         }
     }
 
+    /// Removes node file `path`; one that is not there is fine.
+    pub fn remove(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let path = path.as_ref();
+        let mut parts = self.relative(path)?;
+        let Some(name) = parts.pop() else { return Ok(()) };
+        let parent = match open_in(&self.open_root()?, &parts, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if e == rustix::io::Errno::NOENT => return Ok(()),
+            Err(e) => return Err(self.at_path(e.into(), path)),
+        };
+        match rustix::fs::unlinkat(&parent, &name, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(self.at_path(e.into(), path)),
+        }
+    }
+
     /// Starts writing a node file of `mode` that may be large: a temp file beside it (parents
     /// created 0755), renamed over `path` by [`Staged::commit`], removed if dropped before.
     pub fn stage(&self, path: impl AsRef<Path>, mode: u32) -> io::Result<Staged> {

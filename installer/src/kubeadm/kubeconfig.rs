@@ -9,7 +9,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-pub use render::{Credentials, PREFERENCES_OMITTED_FROM, render};
+pub use render::{Credentials, PREFERENCES_OMITTED_FROM, render, render_token};
 
 use std::collections::HashMap;
 use std::time::SystemTime;

@@ -162,6 +162,18 @@ pub fn flags_env(cfg: &InitConfig, hostname: &str) -> String {
     if !cfg.version.at_least(35) && !cfg.images.pause.is_empty() {
         base.push(Arg { name: "pod-infra-container-image".into(), value: cfg.images.pause.clone() });
     }
+    if cfg.register_taints_with_flags && !cfg.taints.is_empty() {
+        // kubeadm's `Taint.ToString`: `key=value:effect`, or `key:effect`.
+        let taints: Vec<String> = cfg
+            .taints
+            .iter()
+            .map(|t| match t.value.as_deref().filter(|v| !v.is_empty()) {
+                Some(value) => format!("{}={value}:{}", t.key, t.effect),
+                None => format!("{}:{}", t.key, t.effect),
+            })
+            .collect();
+        base.push(Arg { name: "register-with-taints".into(), value: taints.join(",") });
+    }
     let node_name =
         cfg.kubelet_extra_args.iter().rev().find(|a| a.name == "hostname-override").map_or(cfg.node_name.as_str(), |a| a.value.as_str());
     if node_name != hostname {
@@ -187,8 +199,17 @@ fn go_quote(text: &str) -> String {
     out
 }
 
-/// Writes the kubelet's files under `root`; returns kubeadm's log lines.
-pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<String>, KubeletError> {
+/// Which workflow writes the kubelet's files: kubeadm's init writes the flags first, its join last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workflow {
+    /// `init` (`runKubeletStart`).
+    Init,
+    /// `join` (`runKubeletStartJoinPhase`).
+    Join,
+}
+
+/// Writes the kubelet's files under `root` in `workflow`'s order; returns kubeadm's log lines.
+pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str, workflow: Workflow) -> Result<Vec<String>, KubeletError> {
     use super::patches::{PatchKind, Patches, applied_line};
     let mut log = Vec::new();
     let (mut doc, warnings) = config(cfg, root.exists(SYSTEMD_RESOLV_CONF))?;
@@ -197,8 +218,13 @@ pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<
     // with the user's patches and the instance configuration over it.
     let patches = cfg.patches_dir.as_ref().map(|dir| Patches::read(std::path::Path::new(dir))).transpose()?;
     root.create_dir(KUBELET_DIR, 0o700)?;
-    log.push(format!("[kubelet-start] Writing kubelet environment file with flags to file \"{FLAGS_FILE}\""));
-    root.write(FLAGS_FILE, flags_env(cfg, hostname).as_bytes(), PUBLIC)?;
+    let write_flags = |log: &mut Vec<String>| -> Result<(), KubeletError> {
+        log.push(format!("[kubelet-start] Writing kubelet environment file with flags to file \"{FLAGS_FILE}\""));
+        Ok(root.write(FLAGS_FILE, flags_env(cfg, hostname).as_bytes(), PUBLIC)?)
+    };
+    if workflow == Workflow::Init {
+        write_flags(&mut log)?;
+    }
     let instance = cfg.feature("NodeLocalCRISocket");
     if instance {
         log.push(format!("[kubelet-start] Writing kubelet configuration to file \"{INSTANCE_CONFIG_FILE}\""));
@@ -215,6 +241,9 @@ pub fn write_files(cfg: &InitConfig, root: &Root, hostname: &str) -> Result<Vec<
     }
     log.push(format!("[kubelet-start] Writing kubelet configuration to file \"{CONFIG_FILE}\""));
     root.write(CONFIG_FILE, super::yaml::to_yaml(&doc).as_bytes(), PUBLIC)?;
+    if workflow == Workflow::Join {
+        write_flags(&mut log)?;
+    }
     // The packages' drop-in, or the one `binaries` wrote for the kubelet it installed, stays.
     if !root.exists(PACKAGE_DROP_IN) && !root.exists(DROP_IN) {
         log.push(format!("[kubelet-start] Writing the kubelet systemd drop-in to \"{DROP_IN}\""));
@@ -278,7 +307,7 @@ mod tests {
     fn files_are_written_under_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
-        let log = write_files(&cfg("", "v1.31.2"), &root, "node-1").unwrap();
+        let log = write_files(&cfg("", "v1.31.2"), &root, "node-1", Workflow::Init).unwrap();
         assert!(log.iter().any(|l| l.contains("kubeadm-flags.env")), "{log:?}");
         assert!(root.read(CONFIG_FILE).unwrap().unwrap().starts_with(b"apiVersion: kubelet.config.k8s.io/v1beta1\n"));
         assert_eq!(root.read(DROP_IN).unwrap().unwrap(), DROP_IN_TEXT.as_bytes());

@@ -8,6 +8,7 @@ pub mod api;
 mod arguments;
 pub mod certs;
 pub mod config;
+pub mod discovery;
 pub mod files;
 pub mod initsystem;
 pub mod kubeconfig;

@@ -99,83 +99,16 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
             fail(format!("FileAvailable-{}", file_name(path)), Error, format!("{path} already exists"));
         }
     }
-    // Common checks (init and join).
-    if probe.swap_on() {
-        fail(
-            "Swap".into(),
-            Warning,
-            "swap is supported for cgroup v2 only. The kubelet must be properly configured to use swap. Please refer to https://kubernetes.io/docs/concepts/architecture/nodes/#swap-memory, or disable swap on the node".into(),
-        );
-    }
-    let mut mandatory = vec!["ip", "iptables", "mount", "nsenter"];
-    if !cfg.version.at_least(32) {
-        mandatory.insert(0, "conntrack");
-    }
-    for command in mandatory {
-        if !probe.in_path(command) {
-            fail(format!("FileExisting-{command}"), Error, format!("{command} not found in system path"));
-        }
-    }
-    for command in ["ebtables", "ethtool", "socat", "tc", "touch"] {
-        if !probe.in_path(command) {
-            fail(format!("FileExisting-{command}"), Warning, format!("{command} not found in system path"));
-        }
-    }
-    match probe.kubelet_version() {
-        Ok(version) => {
-            let minor = version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
-            match minor {
-                Some(m) if m > cfg.version.minor => fail(
-                    "KubeletVersion".into(),
-                    Error,
-                    format!(
-                        "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{version}\" Control plane version: \"{}\"",
-                        cfg.version
-                    ),
-                ),
-                Some(m) if m + 3 < cfg.version.minor => fail(
-                    "KubeletVersion".into(),
-                    Error,
-                    format!("Kubelet version \"{version}\" is lower than kubeadm can support. Please upgrade kubelet"),
-                ),
-                _ => {}
-            }
-        }
-        Err(why) => fail("KubeletVersion".into(), Error, format!("couldn't get kubelet version: {why}")),
-    }
-    // SystemVerification: the cgroup controllers the kubelet needs (kubeadm's system validators).
-    let (v2, controllers) = probe.cgroups();
-    let required: &[&str] = if v2 { &["cpu", "cpuset", "memory", "pids"] } else { &["cpu", "cpuacct", "cpuset", "memory", "pids"] };
-    let missing: Vec<&str> = required.iter().copied().filter(|c| !controllers.iter().any(|have| have == c)).collect();
-    if !missing.is_empty() {
-        fail("SystemVerification".into(), Error, format!("missing required cgroups: {}", missing.join(" ")));
-    }
-    if !v2 {
-        fail("SystemVerification".into(), Warning, "cgroups v1 support is in maintenance mode, please migrate to cgroups v2".into());
-    }
-    if probe.port_in_use(10250) {
-        fail("Port-10250".into(), Error, "Port 10250 is in use".into());
-    }
-    let families = families(cfg);
-    if families.0 && probe.read_proc("/proc/sys/net/ipv4/ip_forward").is_some_and(|v| v.trim() != "1") {
-        fail("FileContent--proc-sys-net-ipv4-ip_forward".into(), Error, "/proc/sys/net/ipv4/ip_forward contents are not set to 1".into());
-    }
-    if families.1 && probe.read_proc("/proc/sys/net/ipv6/conf/default/forwarding").is_some_and(|v| v.trim() != "1") {
-        fail(
-            "FileContent--proc-sys-net-ipv6-conf-default-forwarding".into(),
-            Error,
-            "/proc/sys/net/ipv6/conf/default/forwarding contents are not set to 1".into(),
-        );
-    }
-    // Not one of kubeadm's checks any more, but bridged pod traffic bypasses kube-proxy's
-    // iptables rules without it: a warning when the bridge module is loaded and it is off.
-    if probe.read_proc("/proc/sys/net/bridge/bridge-nf-call-iptables").is_some_and(|v| v.trim() != "1") {
-        fail(
-            "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables".into(),
-            Warning,
-            "/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1".into(),
-        );
-    }
+    out.extend(common_checks(&cfg.version, families(cfg), probe));
+    out.extend(etcd_checks(cfg, probe));
+    out
+}
+
+/// The local etcd's ports and data dir, or the external etcd's client files.
+fn etcd_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut fail = |name: String, severity: Severity, message: String| out.push(Finding { name, severity, message });
+    use Severity::Error;
     if let Some(local) = cfg.local_etcd() {
         for port in [2379, 2380] {
             if probe.port_in_use(port) {
@@ -195,6 +128,91 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
                 fail("ExternalEtcdClientCertificates".into(), Error, format!("{file} doesn't exist"));
             }
         }
+    }
+    out
+}
+
+/// kubeadm's `addCommonChecks` and the system checks both `init` and `join` run: swap, the
+/// commands the kubelet needs, its version against the control plane's, cgroups, its port, IP
+/// forwarding for the families in use (IPv4, IPv6).
+pub fn common_checks(version: &super::Version, families: (bool, bool), probe: &dyn Probe) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut fail = |name: String, severity: Severity, message: String| out.push(Finding { name, severity, message });
+    use Severity::{Error, Warning};
+    if probe.swap_on() {
+        fail(
+            "Swap".into(),
+            Warning,
+            "swap is supported for cgroup v2 only. The kubelet must be properly configured to use swap. Please refer to https://kubernetes.io/docs/concepts/architecture/nodes/#swap-memory, or disable swap on the node".into(),
+        );
+    }
+    let mut mandatory = vec!["ip", "iptables", "mount", "nsenter"];
+    if !version.at_least(32) {
+        mandatory.insert(0, "conntrack");
+    }
+    for command in mandatory {
+        if !probe.in_path(command) {
+            fail(format!("FileExisting-{command}"), Error, format!("{command} not found in system path"));
+        }
+    }
+    for command in ["ebtables", "ethtool", "socat", "tc", "touch"] {
+        if !probe.in_path(command) {
+            fail(format!("FileExisting-{command}"), Warning, format!("{command} not found in system path"));
+        }
+    }
+    match probe.kubelet_version() {
+        Ok(kubelet) => {
+            let minor = kubelet.split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
+            match minor {
+                Some(m) if m > version.minor => fail(
+                    "KubeletVersion".into(),
+                    Error,
+                    format!(
+                        "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{kubelet}\" Control plane version: \"{}\"",
+                        version
+                    ),
+                ),
+                Some(m) if m + 3 < version.minor => fail(
+                    "KubeletVersion".into(),
+                    Error,
+                    format!("Kubelet version \"{kubelet}\" is lower than kubeadm can support. Please upgrade kubelet"),
+                ),
+                _ => {}
+            }
+        }
+        Err(why) => fail("KubeletVersion".into(), Error, format!("couldn't get kubelet version: {why}")),
+    }
+    // SystemVerification: the cgroup controllers the kubelet needs (kubeadm's system validators).
+    let (v2, controllers) = probe.cgroups();
+    let required: &[&str] = if v2 { &["cpu", "cpuset", "memory", "pids"] } else { &["cpu", "cpuacct", "cpuset", "memory", "pids"] };
+    let missing: Vec<&str> = required.iter().copied().filter(|c| !controllers.iter().any(|have| have == c)).collect();
+    if !missing.is_empty() {
+        fail("SystemVerification".into(), Error, format!("missing required cgroups: {}", missing.join(" ")));
+    }
+    if !v2 {
+        fail("SystemVerification".into(), Warning, "cgroups v1 support is in maintenance mode, please migrate to cgroups v2".into());
+    }
+    if probe.port_in_use(10250) {
+        fail("Port-10250".into(), Error, "Port 10250 is in use".into());
+    }
+    if families.0 && probe.read_proc("/proc/sys/net/ipv4/ip_forward").is_some_and(|v| v.trim() != "1") {
+        fail("FileContent--proc-sys-net-ipv4-ip_forward".into(), Error, "/proc/sys/net/ipv4/ip_forward contents are not set to 1".into());
+    }
+    if families.1 && probe.read_proc("/proc/sys/net/ipv6/conf/default/forwarding").is_some_and(|v| v.trim() != "1") {
+        fail(
+            "FileContent--proc-sys-net-ipv6-conf-default-forwarding".into(),
+            Error,
+            "/proc/sys/net/ipv6/conf/default/forwarding contents are not set to 1".into(),
+        );
+    }
+    // Not one of kubeadm's checks any more, but bridged pod traffic bypasses kube-proxy's
+    // iptables rules without it: a warning when the bridge module is loaded and it is off.
+    if probe.read_proc("/proc/sys/net/bridge/bridge-nf-call-iptables").is_some_and(|v| v.trim() != "1") {
+        fail(
+            "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables".into(),
+            Warning,
+            "/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1".into(),
+        );
     }
     out
 }
@@ -323,161 +341,8 @@ impl Probe for HostProbe<'_> {
     }
 }
 
+mod join;
+pub use join::join_checks;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kubeadm::config::{ComponentImages, HostFacts, InitFlags, Version, parse_documents, resolve};
-
-    #[derive(Default)]
-    struct Fake {
-        non_root: bool,
-        cpus: usize,
-        ports: Vec<u16>,
-        files: Vec<&'static str>,
-        missing: Vec<&'static str>,
-        ip_forward: &'static str,
-        swap: bool,
-        kubelet: Option<&'static str>,
-        cgroups_v1: bool,
-        bridge_off: bool,
-    }
-
-    impl Probe for Fake {
-        fn is_root(&self) -> bool {
-            !self.non_root
-        }
-        fn cpus(&self) -> usize {
-            self.cpus.max(1)
-        }
-        fn memory_mb(&self) -> u64 {
-            4096
-        }
-        fn port_in_use(&self, port: u16) -> bool {
-            self.ports.contains(&port)
-        }
-        fn exists(&self, path: &str) -> bool {
-            self.files.contains(&path)
-        }
-        fn dir_non_empty(&self, path: &str) -> Result<bool, String> {
-            Ok(self.files.iter().any(|f| f.starts_with(&format!("{path}/"))))
-        }
-        fn read_proc(&self, path: &str) -> Option<String> {
-            if path.contains("bridge") {
-                return Some(if self.bridge_off { "0\n".into() } else { "1\n".into() });
-            }
-            Some(if self.ip_forward.is_empty() { "1\n".into() } else { self.ip_forward.into() })
-        }
-        fn in_path(&self, command: &str) -> bool {
-            !self.missing.contains(&command)
-        }
-        fn swap_on(&self) -> bool {
-            self.swap
-        }
-        fn kubelet_version(&self) -> Result<String, String> {
-            self.kubelet.map(str::to_owned).ok_or_else(|| "exec: \"kubelet\": executable file not found in $PATH".into())
-        }
-        fn firewalld_active(&self) -> bool {
-            false
-        }
-        fn cgroups(&self) -> (bool, Vec<String>) {
-            if self.cgroups_v1 {
-                (false, ["cpu", "cpuacct", "memory", "pids"].map(String::from).to_vec())
-            } else {
-                (true, ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"].map(String::from).to_vec())
-            }
-        }
-    }
-
-    fn cfg(version: &str) -> InitConfig {
-        let host = HostFacts { hostname: "node".into(), default_address: Some("10.0.0.1".parse().unwrap()), cri_socket: None };
-        resolve(
-            parse_documents("", "k.yaml").unwrap(),
-            &InitFlags::default(),
-            &host,
-            &Version::parse(version).unwrap(),
-            ComponentImages::default(),
-        )
-        .unwrap()
-    }
-
-    fn names(findings: &[Finding]) -> Vec<&str> {
-        findings.iter().map(|f| f.name.as_str()).collect()
-    }
-
-    #[test]
-    fn a_ready_node_passes() {
-        let fake = Fake { cpus: 2, kubelet: Some("v1.31.2"), ..Default::default() };
-        assert_eq!(init_checks(&cfg("v1.31.2"), &fake), vec![]);
-    }
-
-    #[test]
-    fn each_problem_is_named_as_kubeadm_names_it() {
-        let fake = Fake {
-            non_root: true,
-            cpus: 1,
-            ports: vec![6443, 2379, 10250],
-            files: vec!["/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/etcd/member"],
-            missing: vec!["conntrack", "socat"],
-            ip_forward: "0\n",
-            swap: true,
-            kubelet: Some("v1.32.0"),
-            cgroups_v1: true,
-            bridge_off: true,
-        };
-        let findings = init_checks(&cfg("v1.31.2"), &fake);
-        assert_eq!(
-            names(&findings),
-            [
-                "IsPrivilegedUser",
-                "NumCPU",
-                "Port-6443",
-                "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml",
-                "Swap",
-                "FileExisting-conntrack",
-                "FileExisting-socat",
-                "KubeletVersion",
-                "SystemVerification",
-                "SystemVerification",
-                "Port-10250",
-                "FileContent--proc-sys-net-ipv4-ip_forward",
-                "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
-                "Port-2379",
-                "DirAvailable--var-lib-etcd",
-            ]
-        );
-        let err = evaluate(&findings, &[]).unwrap_err().to_string();
-        assert!(
-            err.starts_with("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n"),
-            "{err}"
-        );
-        assert!(err.contains("\t[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2\n"), "{err}");
-        assert!(err.contains("\t[ERROR SystemVerification]: missing required cgroups: cpuset\n"), "{err}");
-        assert!(!err.contains("Swap") && !err.contains("socat") && !err.contains("bridge"), "warnings are not errors: {err}");
-        // conntrack is no longer required from v1.32.
-        assert!(!names(&init_checks(&cfg("v1.32.0"), &fake)).contains(&"FileExisting-conntrack"));
-    }
-
-    #[test]
-    fn ignored_errors_become_warnings() {
-        let fake = Fake { cpus: 1, kubelet: Some("v1.31.0"), ports: vec![6443], ..Default::default() };
-        let findings = init_checks(&cfg("v1.31.2"), &fake);
-        let warnings = evaluate(&findings, &["numcpu".into(), "port-6443".into()]).unwrap();
-        assert_eq!(
-            warnings,
-            [
-                "\t[WARNING NumCPU]: the number of available CPUs 1 is less than the required 2",
-                "\t[WARNING Port-6443]: Port 6443 is in use"
-            ]
-        );
-        assert!(evaluate(&findings, &["all".into()]).is_ok());
-        assert!(evaluate(&findings, &["numcpu".into()]).is_err());
-    }
-
-    #[test]
-    fn a_missing_kubelet_is_an_error() {
-        let fake = Fake { cpus: 2, ..Default::default() };
-        let findings = init_checks(&cfg("v1.31.2"), &fake);
-        assert_eq!(names(&findings), ["KubeletVersion"]);
-        assert!(findings[0].message.starts_with("couldn't get kubelet version"));
-    }
-}
+mod tests;

@@ -224,3 +224,61 @@ impl ClusterConfiguration {
         (cluster, timeout)
     }
 }
+
+/// v1beta3 `JoinConfiguration`: `discovery.timeout` becomes `timeouts.discovery`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JoinConfiguration {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    node_registration: Option<NodeRegistrationOptions>,
+    #[serde(default, rename = "caCertPath")]
+    ca_cert_path: Option<String>,
+    #[serde(default)]
+    discovery: Option<Discovery>,
+    #[serde(default)]
+    control_plane: Option<v4::JoinControlPlane>,
+    #[serde(default)]
+    skip_phases: Option<Vec<String>>,
+    #[serde(default)]
+    patches: Option<v4::Patches>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Discovery {
+    #[serde(default)]
+    bootstrap_token: Option<v4::BootstrapTokenDiscovery>,
+    #[serde(default)]
+    file: Option<v4::FileDiscovery>,
+    #[serde(default, rename = "tlsBootstrapToken")]
+    tls_bootstrap_token: Option<String>,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+impl From<JoinConfiguration> for v4::JoinConfiguration {
+    fn from(j: JoinConfiguration) -> Self {
+        let _ = (j.api_version, j.kind);
+        let (discovery, timeout) = match j.discovery {
+            Some(d) => (
+                Some(v4::Discovery { bootstrap_token: d.bootstrap_token, file: d.file, tls_bootstrap_token: d.tls_bootstrap_token }),
+                d.timeout,
+            ),
+            None => (None, None),
+        };
+        Self {
+            api_version: v4::API_VERSION_V1BETA4.into(),
+            kind: "JoinConfiguration".into(),
+            dry_run: None,
+            node_registration: j.node_registration.map(Into::into),
+            ca_cert_path: j.ca_cert_path,
+            discovery,
+            control_plane: j.control_plane,
+            skip_phases: j.skip_phases,
+            patches: j.patches,
+            timeouts: timeout.map(|t| v4::Timeouts { discovery: Some(t), ..Default::default() }),
+        }
+    }
+}

@@ -23,7 +23,9 @@ pub fn bind<D>(runner: &Runner<D>, cmd: Command, always: &[&str]) -> Command {
             sub = sub.after_long_help(format!("Examples:\n{}", phase.example));
         }
         for arg in args {
-            let takes = arg.get_long().is_some_and(|long| always.contains(&long) || phase.inherit_flags.contains(&long));
+            // Positional arguments (join's endpoint) go to every phase, as cobra's Args do.
+            let takes =
+                arg.is_positional() || arg.get_long().is_some_and(|long| always.contains(&long) || phase.inherit_flags.contains(&long));
             sub = sub.arg(arg.clone().hide(!takes));
         }
         let children: Vec<Command> = phase.phases.iter().filter(|p| !p.hidden).map(|p| build(p, args, always)).collect();
@@ -78,4 +80,21 @@ pub fn selected<'m, D>(runner: &Runner<D>, matches: &'m ArgMatches, cmd: &Comman
         _ => name,
     };
     Ok(Some((filter, current)))
+}
+
+/// clap binds a flag given before `phase` to the workflow command itself, where it would be lost:
+/// refused, saying where it goes.
+pub fn refuse_flags_before_phase(matches: &ArgMatches, command: &Command, filter: &str) -> anyhow::Result<()> {
+    if let Some(arg) = command.get_arguments().find(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine)) {
+        let name = match arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => arg.get_id().to_string().to_uppercase(),
+        };
+        anyhow::bail!(
+            "{name} is given before `phase`: put every flag after the phase's name (`airadm {} phase {} {name} …`)",
+            command.get_name(),
+            filter.replace('/', " ")
+        );
+    }
+    Ok(())
 }

@@ -41,6 +41,14 @@ impl NetNs {
         ns
     }
 
+    /// `program` to be run inside the namespace, with the host's mounts as they are (`ip netns
+    /// exec` mounts a sysfs of its own, which hides the cgroup hierarchies a kubelet needs).
+    pub fn enter(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.name)).arg(program);
+        cmd
+    }
+
     /// `program` to be run inside the namespace.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new("ip");

@@ -16,7 +16,7 @@ use crate::kubeadm::files::Root;
 pub(crate) fn config_with(flags: InitFlags, cluster_yaml: Option<&str>) -> InitConfig {
     let docs = match cluster_yaml {
         Some(yaml) => config::parse_documents(yaml, "test.yaml").unwrap(),
-        None => Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+        None => Documents::default(),
     };
     let host = HostFacts { hostname: "node-1".into(), default_address: Some("10.0.0.5".parse().unwrap()), cri_socket: None };
     config::resolve(docs, &flags, &host, &Version::parse("v1.31.2").unwrap(), ComponentImages::default()).unwrap()

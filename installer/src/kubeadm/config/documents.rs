@@ -1,18 +1,20 @@
 //! Decoding a kubeadm config file: the YAML documents split, each decoded strictly by its
 //! `apiVersion` and `kind` (v1beta3 converted to v1beta4), errors on the line of the whole file.
 
-use bundle::kubeadm::{API_VERSION_V1BETA3, API_VERSION_V1BETA4, ClusterConfiguration, InitConfiguration, Timeouts};
+use bundle::kubeadm::{API_VERSION_V1BETA3, API_VERSION_V1BETA4, ClusterConfiguration, InitConfiguration, JoinConfiguration, Timeouts};
 
 use super::ConfigError;
 use crate::kubeadm::v1beta3;
 
 /// One decoded document, with where it came from.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Documents {
     /// `InitConfiguration`, converted to v1beta4.
     pub init: Option<InitConfiguration>,
     /// `ClusterConfiguration`, converted to v1beta4.
     pub cluster: Option<ClusterConfiguration>,
+    /// `JoinConfiguration`, converted to v1beta4.
+    pub join: Option<JoinConfiguration>,
     /// `KubeletConfiguration`.
     pub kubelet: Option<serde_json::Value>,
     /// `KubeProxyConfiguration`.
@@ -30,7 +32,7 @@ struct TypeMeta {
 
 /// Decodes a kubeadm config file (`file` names it in errors): strictly, as kubeadm does.
 pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError> {
-    let mut docs = Documents { init: None, cluster: None, kubelet: None, kube_proxy: None };
+    let mut docs = Documents::default();
     let mut control_plane_timeout = None;
     for (first_line, doc) in split_documents(text) {
         if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
@@ -62,8 +64,15 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError>
             ("kubeproxy.config.k8s.io/v1alpha1", "KubeProxyConfiguration") => {
                 set_once(&mut docs.kube_proxy, serde_saphyr::from_str(doc).map_err(decode_error)?, "KubeProxyConfiguration", &at)?
             }
-            ("kubeadm.k8s.io/v1beta3" | "kubeadm.k8s.io/v1beta4", "JoinConfiguration" | "ResetConfiguration" | "UpgradeConfiguration") => {
-                tracing::warn!("{file}:{first_line}: {} is not used by init; ignored", meta.kind);
+            (API_VERSION_V1BETA4, "JoinConfiguration") => {
+                set_once(&mut docs.join, serde_saphyr::from_str(doc).map_err(decode_error)?, "JoinConfiguration", &at)?
+            }
+            (API_VERSION_V1BETA3, "JoinConfiguration") => {
+                let old: v1beta3::JoinConfiguration = serde_saphyr::from_str(doc).map_err(decode_error)?;
+                set_once(&mut docs.join, old.into(), "JoinConfiguration", &at)?
+            }
+            ("kubeadm.k8s.io/v1beta3" | "kubeadm.k8s.io/v1beta4", "ResetConfiguration" | "UpgradeConfiguration") => {
+                tracing::warn!("{file}:{first_line}: {} is not used by init or join; ignored", meta.kind);
             }
             (api_version, kind) if api_version.starts_with("kubeadm.k8s.io/") => {
                 return Err(at(format!(

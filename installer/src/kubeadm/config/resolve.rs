@@ -290,6 +290,7 @@ pub fn resolve(
         etcd: cluster.etcd.clone().unwrap_or_default(),
         images,
         taints,
+        register_taints_with_flags: false,
         kubelet_extra_args,
         image_pull_policy,
         ignore_preflight_errors,

@@ -209,15 +209,7 @@ fn ipv6_endpoints_are_bracketed() {
 #[test]
 fn no_default_route_and_no_address_says_which_flag() {
     let host = HostFacts { default_address: None, ..host() };
-    let err = resolve(
-        Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
-        &InitFlags::default(),
-        &host,
-        &v1_31(),
-        ComponentImages::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = resolve(Documents::default(), &InitFlags::default(), &host, &v1_31(), ComponentImages::default()).unwrap_err().to_string();
     assert!(err.contains("--apiserver-advertise-address"), "{err}");
 }
 

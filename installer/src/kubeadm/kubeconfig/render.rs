@@ -61,3 +61,44 @@ pub fn render(
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
     serde_saphyr::to_string_with_options(&document, options)
 }
+
+/// kubeadm's `CreateWithToken` written as [`render`] writes: the kubelet's bootstrap kubeconfig
+/// (`bootstrap-kubelet.conf`), authenticating with a bootstrap token. kubeadm names the context
+/// after the default cluster name `kubernetes` and renames only the cluster afterwards
+/// (`fetchInitConfigurationFromJoinConfiguration`), so the context keeps `USER@kubernetes`.
+pub fn render_token(
+    cluster_name: &str,
+    server: &str,
+    user: &str,
+    ca_pem: &[u8],
+    token: &str,
+    minor: u32,
+) -> Result<String, serde_saphyr::ser::Error> {
+    let context = format!("{user}@kubernetes");
+    let mut document: Value = json!({
+        "apiVersion": "v1",
+        "clusters": [{
+            "cluster": {
+                "certificate-authority-data": pki::base64_encode(ca_pem),
+                "server": server,
+            },
+            "name": cluster_name,
+        }],
+        "contexts": [{
+            "context": { "cluster": cluster_name, "user": user },
+            "name": context,
+        }],
+        "current-context": context,
+        "kind": "Config",
+        "preferences": {},
+        "users": [{
+            "name": user,
+            "user": { "token": token },
+        }],
+    });
+    if minor >= PREFERENCES_OMITTED_FROM {
+        document.as_object_mut().map(|d| d.remove("preferences"));
+    }
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(&document, options)
+}

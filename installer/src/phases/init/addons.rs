@@ -1,9 +1,9 @@
 //! `addon` phase (kubeadm: cmd/kubeadm/app/cmd/phases/init/addons.go): CoreDNS and kube-proxy.
 
 use super::InitData;
-use super::client::retrying;
-use super::host::proxy_env;
 use crate::kubeadm::addons;
+use crate::phases::client::retrying;
+use crate::phases::host::proxy_env;
 use crate::workflow::Phase;
 
 /// kubeadm's `getAddonPhaseFlags`.

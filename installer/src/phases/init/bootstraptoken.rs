@@ -4,8 +4,8 @@
 use anyhow::Context as _;
 
 use super::InitData;
-use super::client::{read_node_file, retrying};
 use crate::kubeadm::api;
+use crate::phases::client::{read_node_file, retrying};
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {

@@ -2,8 +2,8 @@
 //! manifest folder, then one static Pod per component.
 
 use super::InitData;
-use super::host::proxy_env;
 use crate::kubeadm::{certs, config, staticpod};
+use crate::phases::host::proxy_env;
 use crate::workflow::{Phase, ready};
 
 /// The sub-phases: name, component, help line.

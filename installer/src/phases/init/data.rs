@@ -5,16 +5,13 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::SystemTime;
 
-use anyhow::Context as _;
-
 use super::InitOptions;
-use super::bundle_phases::OpenBundle;
-use super::client::AdminClient;
-use super::host::host_facts;
 use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, Version};
 use crate::kubeadm::files::Root;
 use crate::kubeadm::{certs, kubeconfig};
-use crate::{bundle_file, import, trusted_keys};
+use crate::phases::bundle::OpenBundle;
+use crate::phases::client::AdminClient;
+use crate::phases::host::host_facts;
 
 /// init's run data.
 pub(crate) struct InitData {
@@ -49,38 +46,27 @@ impl InitData {
     /// Opens the bundle and checks its manifest's signature, reads the config, asks the node,
     /// resolves them into one configuration and checks its node paths against `--rootfs`.
     pub async fn new(options: InitOptions) -> anyhow::Result<Self> {
-        let keys = trusted_keys::load(&options.trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
-        // One open file for the whole run: the import and binaries phases read the same file
-        // from its start and refuse it unless its signed manifest is this one.
-        let file = fs_err::File::open(&options.bundle)?.into_parts().0;
-        let manifest = bundle::reader::read_manifest_verified(std::io::BufReader::new(&file), &keys)
-            .with_context(|| format!("`{}`", options.bundle.display()))?;
-        let version = Version::parse(&manifest.kubernetes_version).with_context(|| {
-            format!("`{}`: the manifest's version `{}` is not vX.Y.Z", options.bundle.display(), manifest.kubernetes_version)
-        })?;
+        let bundle = OpenBundle::open(&options.bundle, &options.trusted_keys, options.signature.as_deref(), options.arch.as_deref())?;
+        let version = bundle.version()?;
         if let Some(given) = &options.kubernetes_version
             && Version::parse(given).map(|v| v.text) != Some(version.text.clone())
         {
             anyhow::bail!("--kubernetes-version {given} is not the bundle's version {version}: use a {given} bundle, or drop the flag");
         }
-        let arch = options.arch.clone().unwrap_or_else(|| import::node_arch().to_owned());
-        anyhow::ensure!(
-            manifest.arch == arch,
-            "`{}` is for linux/{}, this node is linux/{arch}: use the {arch} bundle (or pass --arch {})",
-            options.bundle.display(),
-            manifest.arch,
-            manifest.arch
-        );
-        let file_signature = bundle_file::detached_signature(&options.bundle, options.signature.as_deref())?;
-        let images = ComponentImages::from_bundle(&manifest.images)?;
-        let bundle = OpenBundle { file, manifest, keys, file_signature, arch };
+        let images = ComponentImages::from_bundle(&bundle.manifest.images)?;
         let docs = match &options.config {
             Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?,
-            None => config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None },
+            None => config::Documents::default(),
         };
+        if docs.join.is_some() {
+            tracing::warn!(
+                "{}: JoinConfiguration is not used by init; ignored",
+                options.config.as_deref().unwrap_or(Path::new("")).display()
+            );
+        }
         let node = Root::rootfs(options.rootfs.as_deref());
         let config_socket = docs.init.as_ref().and_then(|i| i.node_registration.as_ref()).is_some_and(|n| n.cri_socket.is_some());
-        let host = host_facts(&options.flags, config_socket, &node)?;
+        let host = host_facts(options.flags.cri_socket.is_some() || config_socket, &node)?;
         let cfg = config::resolve(docs, &options.flags, &host, &version, images)?;
         for (field, path) in cfg.node_paths(&options.flags) {
             node.check(field, path)?;

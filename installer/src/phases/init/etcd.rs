@@ -1,8 +1,8 @@
 //! `etcd` phase (kubeadm: cmd/kubeadm/app/cmd/phases/init/etcd.go): the local etcd's static Pod.
 
 use super::InitData;
-use super::host::proxy_env;
 use crate::kubeadm::{certs, staticpod};
+use crate::phases::host::proxy_env;
 use crate::workflow::{Phase, ready};
 
 pub(super) fn phase() -> Phase<InitData> {

@@ -2,7 +2,7 @@
 //! runtime behind the CRI socket, as `airadm images import` does (dry run: verify only).
 
 use super::InitData;
-use super::bundle_phases::import_phase;
+use crate::phases::bundle::import_phase;
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {
@@ -10,7 +10,7 @@ pub(super) fn phase() -> Phase<InitData> {
         .inherit(&["config", "cri-socket", "dry-run"])
         .run(|data: &mut InitData| {
             Box::pin(async move {
-                let lines = import_phase(&data.options, &data.cfg, &data.bundle).await?;
+                let lines = import_phase(&data.bundle, &data.cfg.cri_socket, data.options.dry_run).await?;
                 data.say(lines)
             })
         })

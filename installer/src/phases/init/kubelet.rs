@@ -19,7 +19,7 @@ fn run(data: &mut InitData) -> anyhow::Result<()> {
     if !dry_run {
         data.say(initsystem::kubelet(&data.root, initsystem::Kubelet::Stop))?;
     }
-    data.say(kubelet::write_files(&data.cfg, &data.root, &data.host.hostname)?)?;
+    data.say(kubelet::write_files(&data.cfg, &data.root, &data.host.hostname, kubelet::Workflow::Init)?)?;
     if !dry_run {
         data.say(vec!["[kubelet-start] Starting the kubelet".into()])?;
         data.say(initsystem::kubelet(&data.root, initsystem::Kubelet::Start))?;

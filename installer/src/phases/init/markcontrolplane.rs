@@ -2,8 +2,8 @@
 //! the control-plane label and taints on this node.
 
 use super::InitData;
-use super::client::retrying;
 use crate::kubeadm::api;
+use crate::phases::client::retrying;
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {

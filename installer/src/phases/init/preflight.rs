@@ -2,8 +2,8 @@
 //! checks, and the runtime's images over CRI instead of a pull.
 
 use super::InitData;
-use super::bundle_phases::cri_findings;
 use crate::kubeadm::preflight;
+use crate::phases::bundle::cri_findings;
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {
@@ -18,7 +18,7 @@ pub(super) fn phase() -> Phase<InitData> {
                 data.say(vec!["[preflight] Running pre-flight checks".into()])?;
                 let probe = preflight::HostProbe { root: &data.node, bin_dir: &data.options.bin_dir };
                 let mut findings = preflight::init_checks(&data.cfg, &probe);
-                findings.extend(cri_findings(&data.cfg, &data.bundle.manifest.images).await);
+                findings.extend(cri_findings(&data.cfg.cri_socket, &data.bundle.manifest.images).await);
                 let warnings = preflight::evaluate(&findings, &data.cfg.ignore_preflight_errors)?;
                 data.say(warnings)
             })

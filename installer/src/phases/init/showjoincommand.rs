@@ -5,10 +5,10 @@
 use anyhow::Context as _;
 
 use super::InitData;
-use super::client::read_node_file;
 use crate::kubeadm::api;
 use crate::kubeadm::config::InitConfig;
 use crate::kubeadm::files::Root;
+use crate::phases::client::read_node_file;
 use crate::workflow::{Phase, ready};
 
 pub(super) fn phase() -> Phase<InitData> {
@@ -70,7 +70,7 @@ mod tests {
         let host = HostFacts { hostname: "n".into(), default_address: Some("10.0.0.1".parse().unwrap()), cri_socket: None };
         let flags = InitFlags { token: Some("abcdef.0123456789abcdef".into()), ..InitFlags::default() };
         let version = Version::parse("v1.31.2").unwrap();
-        let docs = config::Documents { init: None, cluster: None, kubelet: None, kube_proxy: None };
+        let docs = config::Documents::default();
         let mut cfg = config::resolve(docs, &flags, &host, &version, ComponentImages::default()).unwrap();
         assert_eq!(join_token(&cfg).unwrap(), "abcdef.0123456789abcdef");
         cfg.bootstrap_tokens[0].token = Some(String::new());

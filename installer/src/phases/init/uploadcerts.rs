@@ -2,8 +2,8 @@
 //! control plane's CAs and keys, AES-GCM-encrypted, in the `kubeadm-certs` Secret.
 
 use super::InitData;
-use super::client::retrying;
 use crate::kubeadm::{api, config};
+use crate::phases::client::retrying;
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {

@@ -2,8 +2,8 @@
 //! `kubeadm-config` and `kubelet-config` ConfigMaps and their RBAC.
 
 use super::InitData;
-use super::client::retrying;
 use crate::kubeadm::{api, kubelet};
+use crate::phases::client::retrying;
 use crate::workflow::Phase;
 
 const FLAGS: &[&str] = &["config", "cri-socket", "kubeconfig", "dry-run"];

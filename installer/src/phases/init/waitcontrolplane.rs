@@ -2,8 +2,8 @@
 //! the kubelet's healthz, then the API server's through admin.conf.
 
 use super::InitData;
-use super::client::kube_client;
 use crate::kubeadm::{config, wait};
+use crate::phases::client::kube_client;
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {

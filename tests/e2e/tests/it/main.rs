@@ -11,6 +11,7 @@ mod crafted;
 mod import;
 mod init;
 mod interop;
+mod join;
 mod real_images;
 mod retry;
 mod swap;

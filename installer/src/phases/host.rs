@@ -3,19 +3,20 @@
 
 use std::path::Path;
 
-use crate::kubeadm::config::{HostFacts, InitFlags};
+use crate::kubeadm::config::HostFacts;
 use crate::kubeadm::files::Root;
 use crate::runtime;
 
 /// The host's proxy variables (`*_proxy`), which kubeadm passes to the control-plane pods.
-pub(super) fn proxy_env() -> Vec<(String, String)> {
+pub(crate) fn proxy_env() -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, v)| k.to_lowercase().ends_with("_proxy") && !v.is_empty()).collect();
     vars.sort();
     vars
 }
 
-/// What the node says: hostname, the default route's address, the CRI socket.
-pub(super) fn host_facts(flags: &InitFlags, config_socket: bool, root: &Root) -> anyhow::Result<HostFacts> {
+/// What the node says: hostname, the default route's address, the CRI socket (detected unless
+/// `cri_socket_given` by a flag or the config file).
+pub(crate) fn host_facts(cri_socket_given: bool, root: &Root) -> anyhow::Result<HostFacts> {
     let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase();
     // The source address the kernel picks for a default-route destination: nothing is sent.
     let default_address = std::net::UdpSocket::bind("0.0.0.0:0")
@@ -24,7 +25,7 @@ pub(super) fn host_facts(flags: &InitFlags, config_socket: bool, root: &Root) ->
         .map(|a| a.ip())
         .ok()
         .filter(|ip| !ip.is_unspecified());
-    let cri_socket = detect_cri_socket(flags.cri_socket.is_some() || config_socket, root)?;
+    let cri_socket = detect_cri_socket(cri_socket_given, root)?;
     Ok(HostFacts { hostname, default_address, cri_socket })
 }
 

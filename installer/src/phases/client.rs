@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 
 use crate::kubeadm::api;
+use crate::kubeadm::certs::pki;
 use crate::kubeadm::config::InitConfig;
 use crate::kubeadm::files::Root;
 
@@ -12,7 +13,7 @@ use crate::kubeadm::files::Root;
 /// retried whole; each is idempotent, so this converges as kubeadm's per-call retries do (e.g.
 /// while a ClusterRoleBinding just created reaches the API server's authorizer, or the kubelet
 /// has yet to register the Node).
-pub(super) async fn retrying<T, E, F, Fut>(cfg: &InitConfig, mut call: F) -> anyhow::Result<T>
+pub(crate) async fn retrying<T, E, F, Fut>(cfg: &InitConfig, mut call: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
@@ -33,13 +34,13 @@ where
 
 /// The client with the admin credentials init wrote (`/etc/kubernetes/admin.conf`), built on
 /// first use and shared by every API phase.
-pub(super) struct AdminClient(pub(super) Option<kube::Client>);
+pub(crate) struct AdminClient(pub(crate) Option<kube::Client>);
 
 impl AdminClient {
     /// kubeadm's `initData.Client()`: the first phase that needs the API makes admin.conf work
     /// (`EnsureAdminClusterRoleBinding`: the `kubeadm:cluster-admins` binding, created with
     /// super-admin.conf when admin.conf may not yet), whichever phase that is.
-    pub(super) async fn get(&mut self, root: &Root) -> anyhow::Result<kube::Client> {
+    pub(crate) async fn get(&mut self, root: &Root) -> anyhow::Result<kube::Client> {
         if let Some(client) = &self.0 {
             return Ok(client.clone());
         }
@@ -58,10 +59,20 @@ impl AdminClient {
 }
 
 /// A client with the credentials of the kubeconfig at node path `kubeconfig`.
-pub(super) async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result<kube::Client> {
+pub(crate) async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result<kube::Client> {
     let path = root.path(kubeconfig)?;
     let text = String::from_utf8(read_node_file(root, kubeconfig)?).with_context(|| format!("`{}` is not UTF-8", path.display()))?;
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("`{}`", path.display()))?;
+    let mut kubeconfig = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("`{}`", path.display()))?;
+    // Files a kubeconfig names are node paths too (the kubelet's rotated client certificate, a
+    // symlink to an absolute path): read through the root and embedded.
+    for auth in kubeconfig.auth_infos.iter_mut().filter_map(|a| a.auth_info.as_mut()) {
+        if let Some(file) = auth.client_certificate.take() {
+            auth.client_certificate_data = Some(pki::base64_encode(&read_node_file(root, &file)?));
+        }
+        if let Some(file) = auth.client_key.take() {
+            auth.client_key_data = Some(pki::base64_encode(&read_node_file(root, &file)?).into());
+        }
+    }
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
         .with_context(|| format!("`{}`", path.display()))?;
@@ -69,7 +80,7 @@ pub(super) async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result
 }
 
 /// The bytes of node file `path`, which must exist.
-pub(super) fn read_node_file(root: &Root, path: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_node_file(root: &Root, path: &str) -> anyhow::Result<Vec<u8>> {
     root.read(path)?
         .with_context(|| format!("`{}` does not exist: run the phase that writes it first", root.path(path).unwrap_or_default().display()))
 }

@@ -1,18 +1,23 @@
-//! The phases that read the bundle and the runtime: `import`, our `binaries` (each a full
-//! verifying pass over the one file opened for the run), and preflight's CRI checks.
+//! What init and join do with the bundle and the runtime: open the bundle once and check its
+//! manifest; `import` and `binaries` (each a full verifying pass over that one open file); and
+//! preflight's CRI checks.
 
 use std::path::{Path, PathBuf};
 
-use super::InitOptions;
+use anyhow::Context as _;
+
 use crate::import::{self, ImportOptions};
-use crate::kubeadm::config::InitConfig;
+use crate::kubeadm::config::Version;
 use crate::kubeadm::files::Root;
 use crate::kubeadm::preflight;
 use crate::runtime::{self, cri::Cri};
+use crate::{bundle_file, trusted_keys};
 
 /// The bundle as the run opened and checked it: the phases that read it again refuse it unless
 /// it is still this manifest.
 pub(crate) struct OpenBundle {
+    /// `--bundle`.
+    pub(crate) path: PathBuf,
     /// The one open file.
     pub(crate) file: std::fs::File,
     /// Its signed manifest.
@@ -25,28 +30,58 @@ pub(crate) struct OpenBundle {
     pub(crate) arch: String,
 }
 
-/// Our `binaries` phase: verify the whole bundle again and install the node's binaries from it.
-pub(super) fn binaries_phase(options: &InitOptions, root: &Root, opened: &OpenBundle) -> anyhow::Result<Vec<String>> {
+impl OpenBundle {
+    /// Opens `path` once and checks its manifest's signature against the trusted keys, and its
+    /// architecture against `arch` (default: this node's).
+    pub(crate) fn open(path: &Path, trusted_keys: &[PathBuf], signature: Option<&Path>, arch: Option<&str>) -> anyhow::Result<Self> {
+        let keys = trusted_keys::load(trusted_keys, Path::new(trusted_keys::TRUSTED_KEYS_DIR))?;
+        let file = fs_err::File::open(path)?.into_parts().0;
+        let manifest = bundle::reader::read_manifest_verified(std::io::BufReader::new(&file), &keys)
+            .with_context(|| format!("`{}`", path.display()))?;
+        let arch = arch.map_or_else(|| import::node_arch().to_owned(), str::to_owned);
+        anyhow::ensure!(
+            manifest.arch == arch,
+            "`{}` is for linux/{}, this node is linux/{arch}: use the {arch} bundle (or pass --arch {})",
+            path.display(),
+            manifest.arch,
+            manifest.arch
+        );
+        let file_signature = bundle_file::detached_signature(path, signature)?;
+        Ok(Self { path: path.to_owned(), file, manifest, keys, file_signature, arch })
+    }
+
+    /// The bundle's Kubernetes version.
+    pub(crate) fn version(&self) -> anyhow::Result<Version> {
+        Version::parse(&self.manifest.kubernetes_version).with_context(|| {
+            format!("`{}`: the manifest's version `{}` is not vX.Y.Z", self.path.display(), self.manifest.kubernetes_version)
+        })
+    }
+}
+
+/// Our `binaries` phase: verify the whole bundle again and install the node's binaries from it
+/// under `root` (the node), into `bin_dir`.
+pub(crate) fn binaries_phase(opened: &OpenBundle, root: &Root, bin_dir: &str, force: bool, dry_run: bool) -> anyhow::Result<Vec<String>> {
     let install = crate::binaries::InstallOptions {
-        bundle: options.bundle.clone(),
+        bundle: opened.path.clone(),
         opened: opened.file.try_clone()?,
         expected: Some(opened.manifest.clone()),
         file_signature: opened.file_signature.clone(),
         keys: opened.keys.clone(),
         arch: opened.arch.clone(),
         root: root.clone(),
-        bin_dir: options.bin_dir.clone(),
-        force: options.force_binaries,
-        dry_run: options.dry_run,
+        bin_dir: bin_dir.to_owned(),
+        force,
+        dry_run,
     };
     Ok(tokio::task::block_in_place(|| crate::binaries::install(&install))?.1)
 }
 
-/// The import phase: verify the whole bundle and import it (dry run: verify only).
-pub(super) async fn import_phase(options: &InitOptions, cfg: &InitConfig, opened: &OpenBundle) -> anyhow::Result<Vec<String>> {
-    let socket = runtime::socket_path(Some(&cfg.cri_socket), Path::new("/"))?;
+/// The import phase: verify the whole bundle and import it into the runtime at `cri_socket`
+/// (dry run: verify only).
+pub(crate) async fn import_phase(opened: &OpenBundle, cri_socket: &str, dry_run: bool) -> anyhow::Result<Vec<String>> {
+    let socket = runtime::socket_path(Some(cri_socket), Path::new("/"))?;
     let report = import::import(ImportOptions {
-        bundle: options.bundle.clone(),
+        bundle: opened.path.clone(),
         opened: Some(opened.file.try_clone()?),
         expected: Some(opened.manifest.clone()),
         file_signature: opened.file_signature.clone(),
@@ -54,7 +89,7 @@ pub(super) async fn import_phase(options: &InitOptions, cfg: &InitConfig, opened
         socket,
         snapshotter: None,
         arch: opened.arch.clone(),
-        dry_run: options.dry_run,
+        dry_run,
         runtime: None,
         staging_dir: PathBuf::from("/var/tmp"),
         quiet: true,
@@ -77,18 +112,18 @@ pub(super) async fn import_phase(options: &InitOptions, cfg: &InitConfig, opened
 
 /// kubeadm's CRI checks, offline: the runtime answers, and has every bundle image (instead of
 /// pulling them).
-pub(super) async fn cri_findings(cfg: &InitConfig, images: &[bundle::Image]) -> Vec<preflight::Finding> {
+pub(crate) async fn cri_findings(cri_socket: &str, images: &[bundle::Image]) -> Vec<preflight::Finding> {
     let error = |name: &str, message: String| preflight::Finding { name: name.into(), severity: preflight::Severity::Error, message };
-    let socket = match runtime::socket_path(Some(&cfg.cri_socket), Path::new("/")) {
+    let socket = match runtime::socket_path(Some(cri_socket), Path::new("/")) {
         Ok(s) => s,
         Err(e) => return vec![error("CRI", e.to_string())],
     };
     let Ok(channel) = containerd_client::connect(&socket).await else {
-        return vec![error("CRI", format!("container runtime is not running: could not connect to {}", cfg.cri_socket))];
+        return vec![error("CRI", format!("container runtime is not running: could not connect to {cri_socket}"))];
     };
     let mut cri = Cri::new(channel);
     if let Err(e) = cri.version().await {
-        return vec![error("CRI", format!("container runtime at {} does not answer CRI calls: {e}", cfg.cri_socket))];
+        return vec![error("CRI", format!("container runtime at {cri_socket} does not answer CRI calls: {e}"))];
     }
     let not_held = match runtime::cri::held(&mut cri, images).await {
         Ok(answers) => runtime::cri::not_held(&answers),

@@ -1,0 +1,155 @@
+//! What join's phases share (kubeadm: cmd/kubeadm/app/cmd/join.go `joinData`): the bundle and
+//! the resolved JoinConfiguration, built once; the cluster, discovered on first use
+//! (`TLSBootstrapCfg`); and the cluster's configuration for this node, fetched on first use
+//! (`InitCfg`).
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use bundle::kubeadm::{ApiEndpoint, InitConfiguration};
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use super::JoinOptions;
+use crate::kubeadm::config::{self, ComponentImages, Discovery, HostFacts, InitConfig, InitFlags, JoinConfig, Version};
+use crate::kubeadm::discovery::{self, Cluster, Pins, Token, token};
+use crate::kubeadm::files::Root;
+use crate::phases::bundle::OpenBundle;
+use crate::phases::host::host_facts;
+
+/// The cluster a TLS bootstrap talks to, and the token it uses (kubeadm's `tlsBootstrapCfg`).
+#[derive(Debug, Clone)]
+pub(crate) struct TlsBootstrap {
+    /// The cluster from discovery.
+    pub cluster: Cluster,
+    /// The TLS bootstrap token.
+    pub token: String,
+}
+
+/// join's run data.
+pub(crate) struct JoinData {
+    /// What was asked.
+    pub options: JoinOptions,
+    /// The bundle, opened and its manifest checked.
+    pub bundle: OpenBundle,
+    /// The bundle's Kubernetes version.
+    pub version: Version,
+    /// The resolved JoinConfiguration.
+    pub cfg: JoinConfig,
+    /// What the node said about itself.
+    pub host: HostFacts,
+    /// The node (`/`, or `--rootfs`).
+    pub node: Root,
+    /// Where files go: the node, or the `--dry-run` directory.
+    pub root: Root,
+    /// The `--dry-run` directory, kept when the run ends.
+    pub dry_dir: Option<tempfile::TempDir>,
+    tls_bootstrap: Option<TlsBootstrap>,
+    init_cfg: Option<InitConfig>,
+}
+
+impl JoinData {
+    /// Opens the bundle, reads the config file and resolves it with the flags.
+    pub async fn new(options: JoinOptions) -> anyhow::Result<Self> {
+        let bundle = OpenBundle::open(&options.bundle, &options.trusted_keys, options.signature.as_deref(), options.arch.as_deref())?;
+        let version = bundle.version()?;
+        let docs = match &options.config {
+            Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?,
+            None => config::Documents::default(),
+        };
+        let node = Root::rootfs(options.rootfs.as_deref());
+        let config_socket = docs.join.as_ref().and_then(|j| j.node_registration.as_ref()).is_some_and(|n| n.cri_socket.is_some());
+        let host = host_facts(options.flags.cri_socket.is_some() || config_socket, &node)?;
+        let cfg = config::resolve_join(docs.join, &options.flags, &host)?;
+        node.check("caCertPath", &cfg.ca_cert_path)?;
+        let dry_dir = options.dry_run.then(|| tempfile::Builder::new().prefix("airadm-join-dryrun-").tempdir()).transpose()?;
+        let root = match &dry_dir {
+            Some(dir) => Root::new(dir.path()).named("the --dry-run directory"),
+            None => node.clone(),
+        };
+        Ok(Self { options, bundle, version, cfg, host, node, root, dry_dir, tls_bootstrap: None, init_cfg: None })
+    }
+
+    /// Prints kubeadm's lines.
+    pub fn say(&self, lines: Vec<String>) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// kubeadm's `TLSBootstrapCfg`: discovers and validates the cluster on first use.
+    pub async fn tls_bootstrap(&mut self) -> anyhow::Result<TlsBootstrap> {
+        if let Some(tls) = &self.tls_bootstrap {
+            return Ok(tls.clone());
+        }
+        let cluster = match &self.cfg.discovery {
+            Discovery::Token { endpoint, token: text, ca_cert_hashes } => {
+                let token = Token::parse(text)?;
+                let pins = Pins::parse(ca_cert_hashes)?;
+                let found = token::retrieve(endpoint, &token, &pins, self.cfg.discovery_timeout, token::RETRY_INTERVAL)
+                    .await
+                    .context("couldn't validate the identity of the API Server")?;
+                found.cluster
+            }
+            Discovery::File { path } => {
+                let text = self.node.read(path)?.with_context(|| format!("discovery file `{path}` does not exist"))?;
+                let text = String::from_utf8(text).with_context(|| format!("discovery file `{path}` is not UTF-8"))?;
+                discovery::cluster_of(&text).with_context(|| format!("discovery file `{path}`"))?
+            }
+        };
+        let token = self.cfg.tls_bootstrap_token.clone().context(
+            "couldn't find authentication credentials for the TLS bootstrap process: use token discovery, or --tls-bootstrap-token with --discovery-file",
+        )?;
+        let tls = TlsBootstrap { cluster, token };
+        self.tls_bootstrap = Some(tls.clone());
+        Ok(tls)
+    }
+
+    /// A client of the cluster authenticating with the TLS bootstrap token.
+    pub async fn bootstrap_client(&mut self) -> anyhow::Result<kube::Client> {
+        let tls = self.tls_bootstrap().await?;
+        let mut config = kube::Config::new(tls.cluster.server.parse().with_context(|| format!("server `{}`", tls.cluster.server))?);
+        let ders: Result<Vec<Vec<u8>>, _> =
+            x509_parser::pem::Pem::iter_from_buffer(&tls.cluster.ca_pem).map(|p| p.map(|p| p.contents)).collect();
+        config.root_cert = Some(ders.context("the cluster's CA is not PEM")?);
+        config.auth_info.token = Some(tls.token.into());
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// kubeadm's `InitCfg`: the cluster's ClusterConfiguration and kubelet configuration (the
+    /// `kubeadm-config` and `kubelet-config` ConfigMaps), with this node's registration.
+    pub async fn init_cfg(&mut self) -> anyhow::Result<InitConfig> {
+        if let Some(cfg) = &self.init_cfg {
+            return Ok(cfg.clone());
+        }
+        let client = self.bootstrap_client().await?;
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "kube-system");
+        let data = |name: &'static str, key: &'static str| {
+            let api = api.clone();
+            async move {
+                let cm = api.get(name).await.with_context(|| format!("unable to fetch the {name} ConfigMap"))?;
+                cm.data.and_then(|mut d| d.remove(key)).with_context(|| format!("the {name} ConfigMap has no {key} key"))
+            }
+        };
+        let cluster_text = data("kubeadm-config", "ClusterConfiguration").await?;
+        let kubelet_text = data("kubelet-config", "kubelet").await?;
+        let cluster = config::parse_documents(&cluster_text, "the kubeadm-config ConfigMap")?.cluster;
+        let kubelet = config::parse_documents(&kubelet_text, "the kubelet-config ConfigMap")?.kubelet;
+        let local_api_endpoint = self.cfg.control_plane.as_ref().map(|_| ApiEndpoint {
+            advertise_address: self.options.flags.advertise_address.clone(),
+            bind_port: self.options.flags.bind_port,
+        });
+        let init =
+            InitConfiguration { node_registration: Some(self.cfg.node_registration.clone()), local_api_endpoint, ..Default::default() };
+        let docs = config::Documents { init: Some(init), cluster, kubelet, ..Default::default() };
+        let host = HostFacts { cri_socket: Some(self.cfg.cri_socket.clone()), ..self.host.clone() };
+        let images = ComponentImages::from_bundle(&self.bundle.manifest.images)?;
+        let mut cfg = config::resolve(docs, &InitFlags::default(), &host, &self.version, images)
+            .context("the cluster's configuration (kubeadm-config, kubelet-config) does not fit this bundle")?;
+        cfg.register_taints_with_flags = self.cfg.control_plane.is_none();
+        cfg.patches_dir.clone_from(&self.cfg.patches_dir);
+        self.init_cfg = Some(cfg.clone());
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,17 @@
+//! `import` phase of join (airadm's own, first): verify the whole bundle and import its images
+//! into the runtime behind the CRI socket, as `airadm images import` does.
+
+use super::JoinData;
+use crate::phases::bundle::import_phase;
+use crate::workflow::Phase;
+
+pub(super) fn phase() -> Phase<JoinData> {
+    Phase::new("import", "Verify the bundle and import its images into the container runtime (airadm)")
+        .inherit(&["config", "cri-socket", "dry-run"])
+        .run(|data: &mut JoinData| {
+            Box::pin(async move {
+                let lines = import_phase(&data.bundle, &data.cfg.cri_socket, data.options.dry_run).await?;
+                data.say(lines)
+            })
+        })
+}
