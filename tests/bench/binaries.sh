@@ -31,6 +31,7 @@ for _ in $(seq 600); do [ -s "$T/releases.url" ] && break; sleep 0.1; done
 RELEASES=$(cat "$T/releases.url")
 [ -n "$RELEASES" ] || { echo "serve-releases did not start" >&2; exit 1; }
 "$BIN/airbundle" keygen --output-dir "$T" --name bench >/dev/null
+B=kubernetes-$VERSION-linux-amd64.tar.zst
 
 measure() { # name output command... -> "name wall cpu rss size" into $T/results
   local name=$1 out=$2; shift 2
@@ -47,24 +48,23 @@ print(name, f"{wall:.2f}", f"{cpu:.2f}", int(f("Maximum resident set size (kbyte
 PY
 }
 
-build() { # out extra...
-  local out=$1; shift
+build() { # name out extra...: a cold-cache airbundle build, measured
+  local name=$1 out=$2; shift 2
   rm -rf "$out" "$T/cache"
-  "$BIN/airbundle" build --kubernetes-version "$VERSION" --arch amd64 --mirror "$REG" --plain-http --quiet \
+  measure "$name" "$out/$B" "$BIN/airbundle" build --kubernetes-version "$VERSION" --arch amd64 --mirror "$REG" --plain-http --quiet \
     --signing-key "$T/bench.key" --output-dir "$out" --cache-dir "$T/cache" "$@"
 }
-B=kubernetes-$VERSION-linux-amd64.tar.zst
 S=$T/ctd/containerd.sock
 for round in $(seq "$ROUNDS"); do
-  measure "build --no-binaries" "$T/without/$B" build "$T/without" --no-binaries
-  measure "build with binaries" "$T/with/$B" build "$T/with" --binaries-mirror "$RELEASES" --airadm-binary "amd64=$BIN/airadm"
+  build "build --no-binaries" "$T/without" --no-binaries
+  build "build with binaries" "$T/with" --binaries-mirror "$RELEASES" --airadm-binary "amd64=$BIN/airadm"
   for side in without with; do
     start_containerd "$T/ctd"
     measure "images import ($side binaries)" "$T/$side/$B" \
       "$BIN/airadm" images import --bundle "$T/$side/$B" --trusted-key "$T/bench.pub" --cri-socket "unix://$S"
     stop_containerd
   done
-  rm -rf "$T/root" "$T/x"; mkdir -p "$T/x"
+  rm -rf "$T/root" "$T/x"; mkdir -p "$T/x" "$T/root"
   measure "airadm binaries install" "$T/with/$B" \
     "$BIN/airadm" binaries install --bundle "$T/with/$B" --trusted-key "$T/bench.pub" --rootfs "$T/root"
   rm -rf "$T/root2"

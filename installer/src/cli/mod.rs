@@ -9,6 +9,7 @@ pub mod config;
 pub mod images;
 pub mod init;
 pub mod join;
+pub mod token;
 pub mod verify;
 
 /// A bundle's manifest read without checking its signature: for display only, never to decide
@@ -95,6 +96,9 @@ pub enum Command {
     Init(Box<init::InitCommand>),
     /// Join this node to a cluster as a worker (kubeadm join), or run one of its phases.
     Join(Box<join::JoinCommand>),
+    /// Manage bootstrap tokens (kubeadm token).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// kubeadm configuration: print defaults, list images.
     #[command(subcommand)]
     Config(config::ConfigCommand),

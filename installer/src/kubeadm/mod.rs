@@ -17,6 +17,7 @@ pub mod patches;
 pub mod preflight;
 pub mod skeleton;
 pub mod staticpod;
+pub mod token;
 pub mod v1beta3;
 pub mod wait;
 pub mod yaml;

@@ -283,6 +283,43 @@ fn a_worker_joins_a_real_control_plane_as_kubeadm_join_does() {
     };
     assert_eq!(phase_lines(&stdout), phase_lines(&kubeadm_said), "what join prints: airadm (left), kubeadm (right)");
     assert!(kubeadm_said.contains(WORKER_DONE) && stdout.contains(WORKER_DONE), "{kubeadm_said}");
+
+    // Tokens on the same cluster: create (with the join line), list and delete, as kubeadm.
+    let admin = cp_root.join("etc/kubernetes/admin.conf");
+    let token_cmd = |program: &str, args: &[&str]| {
+        let mut cmd = ns.command(program);
+        cmd.arg("token").args(args).arg("--kubeconfig").arg(&admin);
+        run_ok(cmd)
+    };
+    let airadm_bin = crate::testkit_bin("airadm");
+    let kubeadm_bin = bin.join("kubeadm").display().to_string();
+    let ours_line = token_cmd(&airadm_bin, &["create", "--print-join-command", "--description", "tokens test"]);
+    let theirs_line = token_cmd(&kubeadm_bin, &["create", "--print-join-command", "--description", "tokens test"]);
+    let token_of = |line: &str| line.split_whitespace().skip_while(|w| *w != "--token").nth(1).unwrap().to_owned();
+    let (ours_token, theirs_token) = (token_of(&ours_line), token_of(&theirs_line));
+    assert_eq!(
+        ours_line.replace("airadm join", "kubeadm join").replace(&ours_token, "TOKEN"),
+        theirs_line.replace(&theirs_token, "TOKEN"),
+        "token create --print-join-command: airadm (left), kubeadm (right)"
+    );
+    let secret = |token: &str| {
+        let mut cmd = cp.kubectl(&ns, &bin);
+        cmd.args(["get", "secret", "-n", "kube-system", "-o", "jsonpath={.type} {.data}"]).arg(format!("bootstrap-token-{}", &token[..6]));
+        let out = run_ok(cmd);
+        // Same keys and values but the token's own and its expiry (created a moment apart).
+        let (kind, data) = out.split_once(' ').unwrap();
+        let mut data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).unwrap();
+        for key in ["token-id", "token-secret", "expiration"] {
+            assert!(data.remove(key).is_some(), "{key} missing: {out}");
+        }
+        (kind.to_owned(), data)
+    };
+    assert_eq!(secret(&ours_token), secret(&theirs_token), "the token Secret: airadm (left), kubeadm (right)");
+    assert_eq!(token_cmd(&airadm_bin, &["list"]), token_cmd(&kubeadm_bin, &["list"]), "token list: airadm (left), kubeadm (right)");
+    assert_eq!(token_cmd(&airadm_bin, &["delete", &ours_token]), format!("bootstrap token {:?} deleted\n", &ours_token[..6]));
+    assert_eq!(token_cmd(&kubeadm_bin, &["delete", &theirs_token]), format!("bootstrap token {:?} deleted\n", &theirs_token[..6]));
+    let generated = run_ok(Command::new(&airadm_bin).args(["token", "generate"]));
+    installer::kubeadm::discovery::Token::parse(generated.trim()).unwrap();
     drop(cp);
 }
 
