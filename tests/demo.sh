@@ -89,6 +89,7 @@ start_containerd "$T/containerd"
 step "airadm images import (verified while streaming into containerd; unpacked, named, pinned)"
 "$BIN/airadm" images import --bundle "$BUNDLE" --trusted-key "$T/keys/demo.pub" --cri-socket "unix://$CTD_SOCK"
 
+mkdir -p "$T/node"
 step "airadm init into --rootfs: binaries, preflight (findings are warnings: this machine is not a node), certs … kubelet-start"
 "$BIN/airadm" init --bundle "$BUNDLE" --trusted-key "$T/keys/demo.pub" --cri-socket "unix://$CTD_SOCK" \
   --rootfs "$T/node" --apiserver-advertise-address 10.0.0.10 --node-name demo-node \

@@ -79,6 +79,9 @@ pub struct Outcome {
 /// Why nothing was installed.
 #[derive(Debug, thiserror::Error)]
 pub enum BinariesError {
+    /// `--rootfs` names no directory.
+    #[error("--rootfs `{}` is not a directory: create it, or leave --rootfs out to install on this node", .0.display())]
+    NoRoot(PathBuf),
     /// The bundle failed verification, or a file could not be written.
     #[error("`{}`", bundle.display())]
     Verify {
@@ -113,6 +116,9 @@ pub fn existing_digest(root: &Root, path: &str) -> io::Result<Option<Digest>> {
 /// Verifies the bundle and installs its binaries (blocking). Returns each binary's outcome and the
 /// lines to print.
 pub fn install(options: &InstallOptions) -> Result<(Vec<Outcome>, Vec<String>), BinariesError> {
+    if !options.root.dir().is_dir() {
+        return Err(BinariesError::NoRoot(options.root.dir().to_owned()));
+    }
     let mut file = options.opened.try_clone().map_err(|e| BinariesError::Open(options.bundle.clone(), e))?;
     io::Seek::rewind(&mut file).map_err(|e| BinariesError::Open(options.bundle.clone(), e))?;
     let mut sink = Stage { options, plan: BTreeMap::new(), staged: Vec::new(), created_dirs: Vec::new() };

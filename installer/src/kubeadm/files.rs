@@ -155,23 +155,18 @@ impl Root {
 
     /// Removes node directory `path` if it is empty (a directory a refused operation created).
     pub fn remove_empty_dir(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let path = path.as_ref();
-        let mut parts = self.relative(path)?;
-        let Some(name) = parts.pop() else { return Ok(()) };
-        let parent = match open_in(&self.open_root()?, &parts, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(fd) => fd,
-            Err(e) if e == rustix::io::Errno::NOENT => return Ok(()),
-            Err(e) => return Err(self.at_path(e.into(), path)),
-        };
-        match rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST) => Ok(()),
-            Err(e) => Err(self.at_path(e.into(), path)),
-        }
+        use rustix::io::Errno;
+        self.unlink(path.as_ref(), AtFlags::REMOVEDIR, &[Errno::NOENT, Errno::NOTEMPTY, Errno::EXIST])
     }
 
     /// Removes node file `path`; one that is not there is fine.
     pub fn remove(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let path = path.as_ref();
+        self.unlink(path.as_ref(), AtFlags::empty(), &[rustix::io::Errno::NOENT])
+    }
+
+    /// `unlinkat` of node path `path` in its parent, opened inside the root; `fine` errors and a
+    /// missing parent are no error.
+    fn unlink(&self, path: &Path, flags: AtFlags, fine: &[rustix::io::Errno]) -> io::Result<()> {
         let mut parts = self.relative(path)?;
         let Some(name) = parts.pop() else { return Ok(()) };
         let parent = match open_in(&self.open_root()?, &parts, OFlags::PATH | OFlags::DIRECTORY) {
@@ -179,8 +174,9 @@ impl Root {
             Err(e) if e == rustix::io::Errno::NOENT => return Ok(()),
             Err(e) => return Err(self.at_path(e.into(), path)),
         };
-        match rustix::fs::unlinkat(&parent, &name, AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        match rustix::fs::unlinkat(&parent, &name, flags) {
+            Ok(()) => Ok(()),
+            Err(e) if fine.contains(&e) => Ok(()),
             Err(e) => Err(self.at_path(e.into(), path)),
         }
     }

@@ -29,37 +29,11 @@ pub fn render(
     credentials: &Credentials,
     minor: u32,
 ) -> Result<String, serde_saphyr::ser::Error> {
-    let context = format!("{user}@{cluster_name}");
-    let mut document: Value = json!({
-        "apiVersion": "v1",
-        "clusters": [{
-            "cluster": {
-                "certificate-authority-data": pki::base64_encode(credentials.ca.as_bytes()),
-                "server": server,
-            },
-            "name": cluster_name,
-        }],
-        "contexts": [{
-            "context": { "cluster": cluster_name, "user": user },
-            "name": context,
-        }],
-        "current-context": context,
-        "kind": "Config",
-        "preferences": {},
-        "users": [{
-            "name": user,
-            "user": {
-                "client-certificate-data": pki::base64_encode(credentials.cert.as_bytes()),
-                "client-key-data": pki::base64_encode(credentials.key.as_bytes()),
-            },
-        }],
+    let auth = json!({
+        "client-certificate-data": pki::base64_encode(credentials.cert.as_bytes()),
+        "client-key-data": pki::base64_encode(credentials.key.as_bytes()),
     });
-    if minor >= PREFERENCES_OMITTED_FROM {
-        document.as_object_mut().map(|d| d.remove("preferences"));
-    }
-    // Long base64 lines stay plain scalars, as go-yaml writes them.
-    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(&document, options)
+    write(cluster_name, server, credentials.ca.as_bytes(), user, &format!("{user}@{cluster_name}"), auth, minor)
 }
 
 /// kubeadm's `CreateWithToken` written as [`render`] writes: the kubelet's bootstrap kubeconfig
@@ -74,7 +48,19 @@ pub fn render_token(
     token: &str,
     minor: u32,
 ) -> Result<String, serde_saphyr::ser::Error> {
-    let context = format!("{user}@kubernetes");
+    write(cluster_name, server, ca_pem, user, &format!("{user}@kubernetes"), json!({ "token": token }), minor)
+}
+
+/// One cluster, one user authenticating with `auth`, one context, as `clientcmd.Write` writes them.
+fn write(
+    cluster_name: &str,
+    server: &str,
+    ca_pem: &[u8],
+    user: &str,
+    context: &str,
+    auth: Value,
+    minor: u32,
+) -> Result<String, serde_saphyr::ser::Error> {
     let mut document: Value = json!({
         "apiVersion": "v1",
         "clusters": [{
@@ -91,14 +77,12 @@ pub fn render_token(
         "current-context": context,
         "kind": "Config",
         "preferences": {},
-        "users": [{
-            "name": user,
-            "user": { "token": token },
-        }],
+        "users": [{ "name": user, "user": auth }],
     });
     if minor >= PREFERENCES_OMITTED_FROM {
         document.as_object_mut().map(|d| d.remove("preferences"));
     }
+    // Long base64 lines stay plain scalars, as go-yaml writes them.
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
     serde_saphyr::to_string_with_options(&document, options)
 }

@@ -74,6 +74,15 @@ fn bundles_carry_the_release_binaries_and_airadm_installs_them_once() {
     let bundle = world.bundle(&out1, "amd64");
     assert_eq!(fs_err::read(&bundle).unwrap(), fs_err::read(world.bundle(&out2, "amd64")).unwrap(), "two builds differ");
     run_ok(airadm().args(["verify", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public));
+    let missing = world.path("no-such-root");
+    let err = run_fails(
+        airadm().args(["binaries", "install", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public).arg("--rootfs").arg(&missing),
+    );
+    assert_eq!(
+        err.trim(),
+        format!("error: --rootfs `{}` is not a directory: create it, or leave --rootfs out to install on this node", missing.display())
+    );
+    assert!(!missing.exists());
 
     // Standard tools see them as plain entries; the archives' licence and readme are left out.
     let listing = testkit::tar_listing(&bundle);
