@@ -18,6 +18,11 @@ use testkit::{reference, run_fails, run_ok};
 
 use crate::{World, airadm};
 
+mod interop;
+
+/// One test at a time runs kubelets on this host (they share its cgroups and mount points).
+static KUBELET_HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const VERSION: &str = "v1.34.4";
 const ADDRESS: &str = "10.77.0.20";
 const TOKEN: &str = "abcdef.0123456789abcdef";
@@ -142,6 +147,7 @@ fn files(root: &Path) -> Vec<String> {
 
 #[test]
 fn a_worker_joins_a_real_control_plane_as_kubeadm_join_does() {
+    let _one_kubelet_host = KUBELET_HOST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let bin = reference::toolchain(
         VERSION,
         &["kubeadm", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet"],
