@@ -1,4 +1,4 @@
-//! `airadm config print init-defaults` and `airadm config images list`, as kubeadm's.
+//! `airadm config print init-defaults|join-defaults` and `airadm config images list`, as kubeadm's.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -24,6 +24,8 @@ pub enum PrintCommand {
     /// The default InitConfiguration and ClusterConfiguration (v1beta4), as `kubeadm config
     /// print init-defaults` prints them; version and image repository from --bundle.
     InitDefaults(InitDefaultsArgs),
+    /// The default JoinConfiguration (v1beta4), as `kubeadm config print join-defaults` prints it.
+    JoinDefaults,
 }
 
 /// `airadm config print init-defaults`.
@@ -67,6 +69,11 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             let version = manifest.as_ref().map(|m| m.kubernetes_version.as_str());
             let repository = manifest.as_ref().map(|m| m.image_repository.as_str());
             write!(out, "{}", config::init_defaults_yaml(version, repository)?)?;
+        }
+        ConfigCommand::Print(PrintCommand::JoinDefaults) => {
+            // kubeadm's node name default: the hostname, lower-cased.
+            let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase();
+            write!(out, "{}", config::join_defaults_yaml(&hostname))?;
         }
         ConfigCommand::Images(ConfigImagesCommand::List(args)) => {
             let manifest = super::manifest_verified(&args.bundle, &args.trusted_keys)?;

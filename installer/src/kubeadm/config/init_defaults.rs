@@ -74,3 +74,36 @@ pub fn init_defaults_yaml(version: Option<&str>, image_repository: Option<&str>)
     let cluster = serde_json::to_value(&cluster).map_err(|e| invalid(e.to_string()))?;
     Ok(format!("{}---\n{}", yaml(&init)?, yaml(&cluster)?))
 }
+
+/// `kubeadm config print join-defaults`: kubeadm's defaulted v1beta4 JoinConfiguration with its
+/// placeholders (endpoint `kube-apiserver:6443`, token abcdef.0123456789abcdef) and this node's
+/// name (`hostname`), as kubeadm prints it (the same for every release from v1.31 on).
+pub fn join_defaults_yaml(hostname: &str) -> String {
+    let token = "abcdef.0123456789abcdef";
+    let document = serde_json::json!({
+        "apiVersion": API_VERSION_V1BETA4,
+        "caCertPath": format!("{}/ca.crt", defaults::CERTIFICATES_DIR),
+        "discovery": {
+            "bootstrapToken": { "apiServerEndpoint": "kube-apiserver:6443", "token": token, "unsafeSkipCAVerification": true },
+            "tlsBootstrapToken": token,
+        },
+        "kind": "JoinConfiguration",
+        "nodeRegistration": {
+            "criSocket": defaults::CRI_SOCKET,
+            "imagePullPolicy": defaults::IMAGE_PULL_POLICY,
+            "imagePullSerial": true,
+            "name": hostname,
+            "taints": null,
+        },
+        "timeouts": {
+            "controlPlaneComponentHealthCheck": "4m0s",
+            "discovery": "5m0s",
+            "etcdAPICall": "2m0s",
+            "kubeletHealthCheck": "4m0s",
+            "kubernetesAPICall": "1m0s",
+            "tlsBootstrap": "5m0s",
+            "upgradeManifests": "5m0s",
+        },
+    });
+    crate::kubeadm::yaml::to_yaml(&document)
+}
