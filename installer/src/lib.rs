@@ -26,6 +26,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Init(command) => phases::init::run(command.options()?).await,
         cli::Command::Join(command) => phases::join::run(command.options()?).await,
         cli::Command::Token(command) => cli::token::run(command).await,
+        cli::Command::Completion { shell } => cli::completion::run(shell),
         cli::Command::Config(command) => cli::config::run(command),
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub mod binaries;
+pub mod completion;
 pub mod config;
 pub mod images;
 pub mod init;
@@ -99,6 +100,12 @@ pub enum Command {
     /// Manage bootstrap tokens (kubeadm token).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Print the shell completion script for airadm (bash or zsh), to be sourced.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: completion::Shell,
+    },
     /// kubeadm configuration: print defaults, list images.
     #[command(subcommand)]
     Config(config::ConfigCommand),

@@ -106,3 +106,17 @@ fn a_phase_with_sub_phases_needs_one_and_a_flag_it_does_not_take_is_refused() {
     assert!(err.starts_with("error: unknown flag: --pod-network-cidr (`init phase kubeconfig admin` takes --bundle"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn shell_completion_knows_the_phases() {
+    let airadm_bin = testkit::workspace_bin("airadm");
+    // bash, as it completes `airadm init phase c<TAB>`.
+    let script = format!(
+        "source <({} completion bash)\nCOMP_WORDS=(airadm init phase c); COMP_CWORD=3; COMP_LINE='airadm init phase c'; COMP_POINT=${{#COMP_LINE}}\n_airadm airadm c phase\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        airadm_bin.display()
+    );
+    let out = run_ok(Command::new("bash").arg("-c").arg(&script));
+    assert_eq!(out, "certs\ncontrol-plane\n");
+    let zsh = run_ok(airadm().args(["completion", "zsh"]));
+    assert!(zsh.starts_with("#compdef airadm\n") && zsh.contains("kubelet-start"), "{}", &zsh[..200.min(zsh.len())]);
+}
