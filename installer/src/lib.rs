@@ -27,6 +27,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Join(command) => phases::join::run(command.options()?).await,
         cli::Command::Token(command) => cli::token::run(command).await,
         cli::Command::Completion { shell } => cli::completion::run(shell),
+        cli::Command::Certs(command) => cli::certs::run(command),
         cli::Command::Config(command) => cli::config::run(command),
     }
 }

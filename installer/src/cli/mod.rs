@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub mod binaries;
+pub mod certs;
 pub mod completion;
 pub mod config;
 pub mod images;
@@ -100,6 +101,9 @@ pub enum Command {
     /// Manage bootstrap tokens (kubeadm token).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Certificates: check their expiration (kubeadm certs).
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Print the shell completion script for airadm (bash or zsh), to be sourced.
     Completion {
         /// The shell.

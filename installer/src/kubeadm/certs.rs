@@ -6,6 +6,7 @@
 
 mod cert_list;
 mod create;
+pub mod expiration;
 pub mod pki;
 pub mod sans;
 #[cfg(test)]

@@ -73,25 +73,27 @@ fn short_human_duration(d: Duration) -> String {
 }
 
 /// Go's `text/tabwriter` (min width 10, padding 3, spaces, no flags) over `lines` of cells, each
-/// line's last cell left as it is.
-fn tabwriter(lines: &[Vec<String>]) -> String {
-    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; columns.saturating_sub(1)];
-    for line in lines {
-        for (i, cell) in line.iter().enumerate().take(line.len().saturating_sub(1)) {
-            widths[i] = widths[i].max((cell.chars().count() + 3).max(10));
-        }
-    }
+/// line's last cell left as it is. A line of one cell (no tab) ends the aligned block, as in Go.
+pub(crate) fn tabwriter(lines: &[Vec<String>]) -> String {
     let mut out = String::new();
-    for line in lines {
-        for (i, cell) in line.iter().enumerate() {
-            if i + 1 < line.len() {
-                out.push_str(&format!("{cell:<width$}", width = widths[i]));
-            } else {
-                out.push_str(cell);
+    for block in lines.split_inclusive(|line| line.len() <= 1) {
+        let columns = block.iter().map(Vec::len).max().unwrap_or(0);
+        let mut widths = vec![0usize; columns.saturating_sub(1)];
+        for line in block {
+            for (i, cell) in line.iter().enumerate().take(line.len().saturating_sub(1)) {
+                widths[i] = widths[i].max((cell.chars().count() + 3).max(10));
             }
         }
-        out.push('\n');
+        for line in block {
+            for (i, cell) in line.iter().enumerate() {
+                if i + 1 < line.len() {
+                    out.push_str(&format!("{cell:<width$}", width = widths[i]));
+                } else {
+                    out.push_str(cell);
+                }
+            }
+            out.push('\n');
+        }
     }
     out
 }

@@ -5,6 +5,7 @@
 mod api_phases;
 mod apply;
 mod binaries;
+mod certs_cmds;
 mod config_cmds;
 mod corpus;
 mod crafted;
