@@ -1,4 +1,4 @@
-//! `airadm config print init-defaults|join-defaults` and `airadm config images list`, as kubeadm's.
+//! `airadm config print init-defaults|join-defaults|reset-defaults` and `airadm config images list`, as kubeadm's.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,6 +26,8 @@ pub enum PrintCommand {
     InitDefaults(InitDefaultsArgs),
     /// The default JoinConfiguration (v1beta4), as `kubeadm config print join-defaults` prints it.
     JoinDefaults,
+    /// The default ResetConfiguration (v1beta4), as `kubeadm config print reset-defaults` prints it.
+    ResetDefaults,
 }
 
 /// `airadm config print init-defaults`.
@@ -75,6 +77,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             let hostname = fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase();
             write!(out, "{}", config::join_defaults_yaml(&hostname))?;
         }
+        ConfigCommand::Print(PrintCommand::ResetDefaults) => write!(out, "{}", config::reset_defaults_yaml())?,
         ConfigCommand::Images(ConfigImagesCommand::List(args)) => {
             let manifest = super::manifest_verified(&args.bundle, &args.trusted_keys)?;
             let docs = match &args.config {

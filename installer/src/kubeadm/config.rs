@@ -12,7 +12,7 @@ mod token;
 mod values;
 
 pub use documents::{Documents, parse_documents};
-pub use init_defaults::{init_defaults_yaml, join_defaults_yaml};
+pub use init_defaults::{init_defaults_yaml, join_defaults_yaml, reset_defaults_yaml};
 pub use join::{Discovery, JoinConfig, JoinFlags, resolve_join};
 pub use resolve::{HostFacts, InitFlags, resolve};
 pub use token::{generate_token, is_token};

@@ -75,6 +75,32 @@ pub fn init_defaults_yaml(version: Option<&str>, image_repository: Option<&str>)
     Ok(format!("{}---\n{}", yaml(&init)?, yaml(&cluster)?))
 }
 
+/// kubeadm's default `timeouts` (v1beta4 `SetDefaults_Timeouts`), as the defaults documents print them.
+fn default_timeouts() -> serde_json::Value {
+    serde_json::json!({
+        "controlPlaneComponentHealthCheck": "4m0s",
+        "discovery": "5m0s",
+        "etcdAPICall": "2m0s",
+        "kubeletHealthCheck": "4m0s",
+        "kubernetesAPICall": "1m0s",
+        "tlsBootstrap": "5m0s",
+        "upgradeManifests": "5m0s",
+    })
+}
+
+/// `kubeadm config print reset-defaults`: kubeadm's defaulted v1beta4 ResetConfiguration (the
+/// same for every release from v1.31 on).
+pub fn reset_defaults_yaml() -> String {
+    let document = serde_json::json!({
+        "apiVersion": API_VERSION_V1BETA4,
+        "certificatesDir": defaults::CERTIFICATES_DIR,
+        "criSocket": defaults::CRI_SOCKET,
+        "kind": "ResetConfiguration",
+        "timeouts": default_timeouts(),
+    });
+    crate::kubeadm::yaml::to_yaml(&document)
+}
+
 /// `kubeadm config print join-defaults`: kubeadm's defaulted v1beta4 JoinConfiguration with its
 /// placeholders (endpoint `kube-apiserver:6443`, token abcdef.0123456789abcdef) and this node's
 /// name (`hostname`), as kubeadm prints it (the same for every release from v1.31 on).
@@ -95,15 +121,7 @@ pub fn join_defaults_yaml(hostname: &str) -> String {
             "name": hostname,
             "taints": null,
         },
-        "timeouts": {
-            "controlPlaneComponentHealthCheck": "4m0s",
-            "discovery": "5m0s",
-            "etcdAPICall": "2m0s",
-            "kubeletHealthCheck": "4m0s",
-            "kubernetesAPICall": "1m0s",
-            "tlsBootstrap": "5m0s",
-            "upgradeManifests": "5m0s",
-        },
+        "timeouts": default_timeouts(),
     });
     crate::kubeadm::yaml::to_yaml(&document)
 }

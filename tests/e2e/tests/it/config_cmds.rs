@@ -27,12 +27,14 @@ fn config_print_and_images_list_are_what_real_kubeadm_prints() {
     assert!(defaults.contains("\nkubernetesVersion: 1.34.0\n"), "{defaults}");
     let defaults = defaults.replace("\nkubernetesVersion: 1.34.0\n", &format!("\nkubernetesVersion: {VERSION}\n"));
     assert_eq!(ours(&["config", "print", "init-defaults"]), defaults, "config print init-defaults");
-    // join-defaults names this node (its hostname), for every reference release.
-    let join_defaults = run_ok(airadm().args(["config", "print", "join-defaults"]));
-    for release in testkit::reference::RELEASES {
-        let kubeadm = testkit::reference::binary(release, "kubeadm");
-        let theirs = run_ok(Command::new(&kubeadm).args(["config", "print", "join-defaults"]).env_clear());
-        assert_eq!(join_defaults, theirs, "config print join-defaults, kubeadm {release}");
+    // join-defaults (which names this node, its hostname) and reset-defaults, for every reference release.
+    for which in ["join-defaults", "reset-defaults"] {
+        let ours = run_ok(airadm().args(["config", "print", which]));
+        for release in testkit::reference::RELEASES {
+            let kubeadm = testkit::reference::binary(release, "kubeadm");
+            let theirs = run_ok(Command::new(&kubeadm).args(["config", "print", which]).env_clear());
+            assert_eq!(ours, theirs, "config print {which}, kubeadm {release}");
+        }
     }
 
     for (name, cluster) in [
