@@ -69,7 +69,12 @@ fn spec_of(name: &str) -> &'static CertSpec {
 
 /// Whether kubeadm skips this certificate: etcd's with an external etcd.
 fn external_etcd_skips(cfg: &InitConfig, spec: &CertSpec) -> bool {
-    cfg.local_etcd().is_none() && (spec.name == "etcd-ca" || spec.ca == Some("etcd-ca"))
+    cfg.local_etcd().is_none() && is_etcd(spec)
+}
+
+/// etcd's CA and the certificates it signs (kubeadm's `GetCertsWithoutEtcd` leaves them out).
+pub(super) fn is_etcd(spec: &CertSpec) -> bool {
+    spec.name == "etcd-ca" || spec.ca == Some("etcd-ca")
 }
 struct Run<'a> {
     cfg: &'a InitConfig,

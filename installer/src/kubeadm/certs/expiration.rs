@@ -44,14 +44,14 @@ pub fn read(root: &Root, cert_dir: &str, external_etcd: bool) -> Result<(Vec<Exp
         Ok(Some(SystemTime::from(cert.validity().not_after.to_datetime())))
     };
     let read = |file: &str| root.read(file).map_err(|source| CertsError::Read { path: file.to_owned(), source });
-    let skip = |name: &str| external_etcd && (name == "etcd-ca" || name.starts_with("etcd-") || name == "apiserver-etcd-client");
+    let skip = |spec: &super::CertSpec| external_etcd && super::create::is_etcd(spec);
     // kubeadm's `UsingExternalCA`: without ca.key, the API server's certificate must be there.
     if key_missing("ca") && !root.exists(path("apiserver")) {
         let missing = CertsError::Missing { path: path("apiserver") };
         return Err(CertsError::ExternalCa { leaf: "apiserver", ca: "ca", source: Box::new(missing) });
     }
     let mut leaves = Vec::new();
-    for spec in CERTS.iter().filter(|c| c.ca.is_some() && !skip(c.name)) {
+    for spec in CERTS.iter().filter(|c| c.ca.is_some() && !skip(c)) {
         let file = path(spec.base_name);
         let ca = spec.ca.unwrap_or("ca");
         leaves.push(Expiration {
@@ -73,7 +73,7 @@ pub fn read(root: &Root, cert_dir: &str, external_etcd: bool) -> Result<(Vec<Exp
     }
     leaves.sort_by(|a, b| a.name.cmp(&b.name));
     let mut cas = Vec::new();
-    for spec in CERTS.iter().filter(|c| c.ca.is_none() && !skip(c.name)) {
+    for spec in CERTS.iter().filter(|c| c.ca.is_none() && !skip(c)) {
         let file = path(spec.base_name);
         cas.push(Expiration {
             name: spec.name.into(),

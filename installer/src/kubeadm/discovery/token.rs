@@ -46,9 +46,14 @@ pub async fn retrieve(endpoint: &str, token: &Token, pins: &Pins, timeout: Durat
 
 /// An anonymous client of `https://endpoint`: TLS unchecked, or checked against `ca_pem`.
 fn client(endpoint: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<kube::Client> {
-    let url = format!("https://{endpoint}");
-    let mut config =
-        kube::Config::new(url.parse().map_err(|e| anyhow::anyhow!("the API server endpoint `{endpoint}` is not host:port ({e})"))?);
+    cluster_client(&format!("https://{endpoint}"), ca_pem, None)
+}
+
+/// A client of the API server at `server` (`https://…`) checking TLS against `ca_pem` (none:
+/// unchecked), authenticating with bearer `token` when given.
+pub fn cluster_client(server: &str, ca_pem: Option<&[u8]>, token: Option<&str>) -> anyhow::Result<kube::Client> {
+    let url = server.parse().map_err(|e| anyhow::anyhow!("the API server `{server}` is not https://host:port ({e})"))?;
+    let mut config = kube::Config::new(url);
     match ca_pem {
         None => config.accept_invalid_certs = true,
         Some(pem) => {
@@ -56,6 +61,7 @@ fn client(endpoint: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<kube::Client>
             config.root_cert = Some(ders.map_err(|e| DiscoveryError::BadKubeconfig(format!("its CA is not PEM: {e}")))?);
         }
     }
+    config.auth_info.token = token.map(|t| t.to_owned().into());
     Ok(kube::Client::try_from(config)?)
 }
 

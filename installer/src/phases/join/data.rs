@@ -109,12 +109,7 @@ impl JoinData {
     /// A client of the cluster authenticating with the TLS bootstrap token.
     pub async fn bootstrap_client(&mut self) -> anyhow::Result<kube::Client> {
         let tls = self.tls_bootstrap().await?;
-        let mut config = kube::Config::new(tls.cluster.server.parse().with_context(|| format!("server `{}`", tls.cluster.server))?);
-        let ders: Result<Vec<Vec<u8>>, _> =
-            x509_parser::pem::Pem::iter_from_buffer(&tls.cluster.ca_pem).map(|p| p.map(|p| p.contents)).collect();
-        config.root_cert = Some(ders.context("the cluster's CA is not PEM")?);
-        config.auth_info.token = Some(tls.token.into());
-        Ok(kube::Client::try_from(config)?)
+        token::cluster_client(&tls.cluster.server, Some(&tls.cluster.ca_pem), Some(&tls.token))
     }
 
     /// kubeadm's `InitCfg`: the cluster's ClusterConfiguration and kubelet configuration (the
