@@ -23,6 +23,18 @@ if command -v go >/dev/null; then
   trap 'kill -- -"$warmup" 2>/dev/null || true' EXIT
   echo "tests/run.sh: building the reference toolchain in the background (target/reference-warmup.log)"
 fi
+# Disk: the tests build bundles, containerd roots and clusters in temp dirs. A run that fails for
+# want of space says so (ENOSPC in a test's error), and this shows how much there was.
+tmp=${TMPDIR:-/tmp}
+disk() { df -h --output=target,avail,size "$PWD" "$tmp" 2>/dev/null | sed "s/^/tests\/run.sh: disk: /"; }
+disk
+free_kib=$(df -k --output=avail "$tmp" | tail -1)
+if [ "$free_kib" -lt $((12 * 1024 * 1024)) ]; then
+  echo "tests/run.sh: WARNING: only $((free_kib / 1024)) MiB free in $tmp: the end-to-end tests need about 12 GiB (set TMPDIR to a larger disk)" >&2
+fi
 echo "tests/run.sh: cargo build --workspace --bins --locked && cargo test --workspace --locked $*"
 cargo build --workspace --bins --locked
-cargo test --workspace --locked "$@"
+status=0
+cargo test --workspace --locked "$@" || status=$?
+disk
+exit "$status"

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 mod etcd;
 mod join;
+mod reset;
 pub use etcd::{Dns, Etcd, ExternalEtcd, LocalEtcd, Proxy};
 pub use join::{BootstrapTokenDiscovery, Discovery, FileDiscovery, JoinConfiguration, JoinControlPlane};
+pub use reset::ResetConfiguration;
 
 /// `apiVersion` of the v1beta4 kubeadm config API.
 pub const API_VERSION_V1BETA4: &str = "kubeadm.k8s.io/v1beta4";

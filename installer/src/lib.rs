@@ -25,9 +25,10 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Binaries(command) => cli::binaries::run(command).await,
         cli::Command::Init(command) => phases::init::run(command.options()?).await,
         cli::Command::Join(command) => phases::join::run(command.options()?).await,
+        cli::Command::Reset(command) => phases::reset::run(command.options()?).await,
         cli::Command::Token(command) => cli::token::run(command).await,
         cli::Command::Completion { shell } => cli::completion::run(shell),
-        cli::Command::Certs(command) => cli::certs::run(command),
+        cli::Command::Certs(command) => cli::certs::run(command).await,
         cli::Command::Config(command) => cli::config::run(command),
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod images;
 pub mod init;
 pub mod join;
+pub mod reset;
 pub mod token;
 pub mod verify;
 
@@ -46,6 +47,9 @@ pub fn command() -> clap::Command {
     Cli::command()
         .mut_subcommand("init", |init| crate::workflow::command::bind(&crate::phases::init::runner(), init, crate::phases::init::OWN_FLAGS))
         .mut_subcommand("join", |join| crate::workflow::command::bind(&crate::phases::join::runner(), join, crate::phases::join::OWN_FLAGS))
+        .mut_subcommand("reset", |reset| {
+            crate::workflow::command::bind(&crate::phases::reset::runner(), reset, crate::phases::reset::OWN_FLAGS)
+        })
 }
 
 /// Parses a command line built by [`command`]: the derived structs, then the phase selected.
@@ -57,6 +61,7 @@ pub fn from_matches(matches: &clap::ArgMatches) -> anyhow::Result<Cli> {
     match (&mut cli.command, matches.subcommand()) {
         (Command::Init(init), Some(("init", m))) => init.select_phase(m, sub("init")?)?,
         (Command::Join(join), Some(("join", m))) => join.select_phase(m, sub("join")?)?,
+        (Command::Reset(reset), Some(("reset", m))) => reset.select_phase(m, sub("reset")?)?,
         _ => {}
     }
     Ok(cli)
@@ -98,10 +103,12 @@ pub enum Command {
     Init(Box<init::InitCommand>),
     /// Join this node to a cluster as a worker (kubeadm join), or run one of its phases.
     Join(Box<join::JoinCommand>),
+    /// Performs a best effort revert of changes made to this host by 'airadm init' or 'airadm join' (kubeadm reset).
+    Reset(Box<reset::ResetCommand>),
     /// Manage bootstrap tokens (kubeadm token).
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// Certificates: check their expiration (kubeadm certs).
+    /// Certificates: check their expiration, renew them (kubeadm certs).
     #[command(subcommand)]
     Certs(certs::CertsCommand),
     /// Print the shell completion script for airadm (bash or zsh), to be sourced.

@@ -8,6 +8,7 @@ mod cert_list;
 mod create;
 pub mod expiration;
 pub mod pki;
+pub mod renew;
 pub mod sans;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -7,6 +7,7 @@
 mod documents;
 mod init_defaults;
 mod join;
+mod reset;
 mod resolve;
 mod token;
 mod values;
@@ -14,6 +15,7 @@ mod values;
 pub use documents::{Documents, parse_documents};
 pub use init_defaults::{init_defaults_yaml, join_defaults_yaml, reset_defaults_yaml};
 pub use join::{Discovery, JoinConfig, JoinFlags, resolve_join};
+pub use reset::{ClusterFacts, ResetConfig, ResetFlags, resolve_reset};
 pub use resolve::{HostFacts, InitFlags, resolve};
 pub use token::{generate_token, is_token};
 pub use values::{host_port, indexed_ip, parse_duration, split_host_port};
@@ -148,7 +150,8 @@ impl KeyAlgorithm {
         }
     }
 
-    fn parse(name: &str, version: &Version) -> Result<Self, ConfigError> {
+    /// `encryptionAlgorithm` as given (empty: RSA-2048); ECDSA-P384 from v1.34.
+    pub fn parse(name: &str, version: &Version) -> Result<Self, ConfigError> {
         Ok(match name {
             "" | "RSA-2048" => Self::Rsa2048,
             "RSA-3072" => Self::Rsa3072,

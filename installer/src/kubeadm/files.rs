@@ -359,5 +359,7 @@ fn write_synced(fd: OwnedFd, bytes: &[u8], mode: u32) -> io::Result<()> {
     file.sync_all()
 }
 
+mod clean;
+
 #[cfg(test)]
 mod tests;

@@ -84,3 +84,25 @@ pub(crate) fn read_node_file(root: &Root, path: &str) -> anyhow::Result<Vec<u8>>
     root.read(path)?
         .with_context(|| format!("`{}` does not exist: run the phase that writes it first", root.path(path).unwrap_or_default().display()))
 }
+
+/// The cluster's ClusterConfiguration from the `kubeadm-config` ConfigMap, over the kubeconfig at
+/// node path `kubeconfig`, given up after `timeout` (reset and renewal must not hang on a
+/// control plane that is down).
+pub(crate) async fn cluster_configuration(
+    root: &Root,
+    kubeconfig: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<(kube::Client, bundle::kubeadm::ClusterConfiguration)> {
+    let fetch = async {
+        let client = kube_client(root, kubeconfig).await?;
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client.clone(), "kube-system");
+        let map = api.get("kubeadm-config").await?;
+        let text = map
+            .data
+            .and_then(|d| d.get("ClusterConfiguration").cloned())
+            .ok_or_else(|| anyhow::anyhow!("the kubeadm-config ConfigMap has no ClusterConfiguration key"))?;
+        let cluster = crate::kubeadm::config::parse_documents(&text, "the kubeadm-config ConfigMap")?.cluster.unwrap_or_default();
+        anyhow::Ok((client, cluster))
+    };
+    tokio::time::timeout(timeout, fetch).await.map_err(|_| anyhow::anyhow!("no answer within {}s", timeout.as_secs()))?
+}

@@ -5,3 +5,4 @@ pub(crate) mod client;
 pub(crate) mod host;
 pub mod init;
 pub mod join;
+pub mod reset;

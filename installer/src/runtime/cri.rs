@@ -1,11 +1,13 @@
 //! What the kubelet sees: CRI calls over the runtime's socket (`Version`, `ImageStatus`, the
-//! sandbox image from `Status`).
+//! sandbox image from `Status`), and reset's removal of the pods.
 
 use std::time::Duration;
 
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_cri::v1::{ImageSpec, ImageStatusRequest, StatusRequest, VersionRequest};
+use k8s_cri::v1::{
+    ImageSpec, ImageStatusRequest, ListPodSandboxRequest, RemovePodSandboxRequest, StatusRequest, StopPodSandboxRequest, VersionRequest,
+};
 use tonic::transport::Channel;
 
 /// A CRI call failed.
@@ -80,6 +82,23 @@ impl Cri {
             .map_err(|source| CriError::Call { call: "Status", source })?
             .into_inner();
         reported_config(&status.info)
+    }
+
+    /// Every pod sandbox's id (kubeadm's `ListKubeContainers`: all of them, not only kubeadm's).
+    pub async fn pod_sandboxes(&mut self) -> Result<Vec<String>, CriError> {
+        let request = ListPodSandboxRequest { filter: None };
+        let list =
+            self.runtime.list_pod_sandbox(request).await.map_err(|source| CriError::Call { call: "ListPodSandbox", source })?.into_inner();
+        Ok(list.items.into_iter().map(|sandbox| sandbox.id).collect())
+    }
+
+    /// Stops and removes a pod sandbox with its containers (kubeadm's `RemoveContainers`).
+    pub async fn remove_pod_sandbox(&mut self, id: &str) -> Result<(), CriError> {
+        let stop = StopPodSandboxRequest { pod_sandbox_id: id.into() };
+        self.runtime.stop_pod_sandbox(stop).await.map_err(|source| CriError::Call { call: "StopPodSandbox", source })?;
+        let remove = RemovePodSandboxRequest { pod_sandbox_id: id.into() };
+        self.runtime.remove_pod_sandbox(remove).await.map_err(|source| CriError::Call { call: "RemovePodSandbox", source })?;
+        Ok(())
     }
 }
 

@@ -1,7 +1,9 @@
 //! Decoding a kubeadm config file: the YAML documents split, each decoded strictly by its
 //! `apiVersion` and `kind` (v1beta3 converted to v1beta4), errors on the line of the whole file.
 
-use bundle::kubeadm::{API_VERSION_V1BETA3, API_VERSION_V1BETA4, ClusterConfiguration, InitConfiguration, JoinConfiguration, Timeouts};
+use bundle::kubeadm::{
+    API_VERSION_V1BETA3, API_VERSION_V1BETA4, ClusterConfiguration, InitConfiguration, JoinConfiguration, ResetConfiguration, Timeouts,
+};
 
 use super::ConfigError;
 use crate::kubeadm::v1beta3;
@@ -15,6 +17,8 @@ pub struct Documents {
     pub cluster: Option<ClusterConfiguration>,
     /// `JoinConfiguration`, converted to v1beta4.
     pub join: Option<JoinConfiguration>,
+    /// `ResetConfiguration` (v1beta4 only; init and join ignore it).
+    pub reset: Option<ResetConfiguration>,
     /// `KubeletConfiguration`.
     pub kubelet: Option<serde_json::Value>,
     /// `KubeProxyConfiguration`.
@@ -71,8 +75,11 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError>
                 let old: v1beta3::JoinConfiguration = serde_saphyr::from_str(doc).map_err(decode_error)?;
                 set_once(&mut docs.join, old.into(), "JoinConfiguration", &at)?
             }
-            ("kubeadm.k8s.io/v1beta3" | "kubeadm.k8s.io/v1beta4", "ResetConfiguration" | "UpgradeConfiguration") => {
-                tracing::warn!("{file}:{first_line}: {} is not used by init or join; ignored", meta.kind);
+            (API_VERSION_V1BETA4, "ResetConfiguration") => {
+                set_once(&mut docs.reset, serde_saphyr::from_str(doc).map_err(decode_error)?, "ResetConfiguration", &at)?
+            }
+            (API_VERSION_V1BETA4, "UpgradeConfiguration") => {
+                tracing::warn!("{file}:{first_line}: {} is not used by airadm; ignored", meta.kind);
             }
             (api_version, kind) if api_version.starts_with("kubeadm.k8s.io/") => {
                 return Err(at(format!(

@@ -103,3 +103,30 @@ fn a_failed_write_leaves_the_old_file_and_no_temp_file() {
     assert!(err.contains(&dir.path().join("etc/kubernetes/admin.conf").display().to_string()), "{err}");
     assert_eq!(fs_err::read_dir(dir.path().join("etc/kubernetes")).unwrap().count(), 1, "temp file left");
 }
+
+#[test]
+fn clean_dir_empties_the_directory_and_never_follows_a_link_out() {
+    let outer = tempfile::tempdir().unwrap();
+    let node = outer.path().join("node");
+    let precious = outer.path().join("precious");
+    fs_err::create_dir_all(node.join("var/lib/kubelet/pods/uid/volumes")).unwrap();
+    fs_err::create_dir_all(&precious).unwrap();
+    fs_err::write(precious.join("data"), b"keep").unwrap();
+    fs_err::write(node.join("var/lib/kubelet/config.yaml"), b"x").unwrap();
+    fs_err::write(node.join("var/lib/kubelet/pods/uid/volumes/v"), b"x").unwrap();
+    std::os::unix::fs::symlink(&precious, node.join("var/lib/kubelet/link")).unwrap();
+    std::os::unix::fs::symlink(&precious, node.join("var/lib/kubelet/pods/uid/link")).unwrap();
+    let root = Root::new(&node);
+    let removed = root.clean_dir("/var/lib/kubelet").unwrap();
+    let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(names, ["/var/lib/kubelet/config.yaml", "/var/lib/kubelet/link", "/var/lib/kubelet/pods"]);
+    assert!(node.join("var/lib/kubelet").is_dir(), "the directory itself stays, as kubeadm's CleanDir leaves it");
+    assert_eq!(fs_err::read_dir(node.join("var/lib/kubelet")).unwrap().count(), 0);
+    assert_eq!(fs_err::read(precious.join("data")).unwrap(), b"keep", "followed a symlink");
+    assert_eq!(root.clean_dir("/var/lib/kubelet").unwrap(), Vec::<std::path::PathBuf>::new());
+    assert_eq!(root.clean_dir("/var/lib/etcd").unwrap(), Vec::<std::path::PathBuf>::new(), "a missing directory is fine");
+    // A symlinked directory itself resolves inside the root, as in a chroot.
+    std::os::unix::fs::symlink("/../../precious", node.join("var/lib/etcd")).unwrap();
+    assert!(root.clean_dir("/var/lib/etcd").is_ok());
+    assert_eq!(fs_err::read(precious.join("data")).unwrap(), b"keep", "a symlinked directory led out of the root");
+}

@@ -14,6 +14,7 @@ mod init;
 mod interop;
 mod join;
 mod real_images;
+mod reset;
 mod retry;
 mod swap;
 mod tamper;
