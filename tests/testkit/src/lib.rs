@@ -53,6 +53,20 @@ pub fn run(mut cmd: impl BorrowMut<Command>) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
+/// Every path below `dir` (directories and what they hold, depth first; symlinks not followed),
+/// none when `dir` does not exist.
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = fs_err::read_dir(dir) else { return vec![] };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let path = e.path();
+            let below = if e.file_type().is_ok_and(|t| t.is_dir()) { walk(&path) } else { vec![] };
+            std::iter::once(path).chain(below)
+        })
+        .collect()
+}
+
 /// Runs a command and panics with its stderr unless it succeeds; returns stdout.
 pub fn run_ok(mut cmd: impl BorrowMut<Command>) -> String {
     let cmd = cmd.borrow_mut();

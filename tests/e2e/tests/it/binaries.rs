@@ -195,13 +195,8 @@ fn a_bundle_with_binaries_that_fails_verification_installs_nothing() {
         airadm().args(["binaries", "install", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public).arg("--rootfs").arg(&rootfs),
     );
     assert!(err.contains(&bundle.display().to_string()), "{err}");
-    let left = walk(&rootfs);
+    let left = testkit::walk(&rootfs);
     assert!(left.is_empty(), "left after a refused bundle: {left:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs_err::read_dir(dir) else { return vec![] };
-    entries.flatten().flat_map(|e| std::iter::once(e.path()).chain(walk(&e.path()))).collect()
 }
 
 #[test]
@@ -227,7 +222,7 @@ fn bad_downloads_are_refused_naming_the_url_and_nothing_is_written() {
         let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(errors.len(), 1, "{err}");
         assert!(errors[0].contains(&url) && errors[0].contains(&said), "{path}: {err}");
-        let written: Vec<PathBuf> = walk(&out);
+        let written: Vec<PathBuf> = testkit::walk(&out);
         assert!(written.is_empty(), "{path}: a failed build left {written:?}");
     }
 }

@@ -116,19 +116,11 @@ fn renewed(root: &std::path::Path) -> Vec<Renewed> {
 
 fn modes(root: &std::path::Path) -> Vec<(String, u32)> {
     use std::os::unix::fs::PermissionsExt as _;
-    let mut out = Vec::new();
-    let mut dirs = vec![root.join("etc/kubernetes")];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs_err::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
-                out.push((path.strip_prefix(root).unwrap().display().to_string(), mode));
-            }
-        }
-    }
+    let mut out: Vec<(String, u32)> = testkit::walk(&root.join("etc/kubernetes"))
+        .into_iter()
+        .filter(|p| !p.is_dir())
+        .map(|p| (p.strip_prefix(root).unwrap().display().to_string(), fs_err::metadata(&p).unwrap().permissions().mode() & 0o777))
+        .collect();
     out.sort();
     out
 }

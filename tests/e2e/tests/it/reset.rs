@@ -20,24 +20,14 @@ const API_PHASES: &str =
 
 /// Every path below `root` (directories with a trailing `/`), minus `skip` (top-level names).
 fn tree(root: &Path, skip: &[&str]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs_err::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+    let tops = fs_err::read_dir(root).unwrap().map(|e| e.unwrap().path());
+    let kept = tops.filter(|p| !skip.iter().any(|s| p.file_name().is_some_and(|n| n == *s)));
+    kept.flat_map(|top| std::iter::once(top.clone()).chain(testkit::walk(&top)))
+        .map(|path| {
             let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if skip.iter().any(|s| rel == *s || rel.starts_with(&format!("{s}/"))) {
-                continue;
-            }
-            if path.is_dir() && !path.is_symlink() {
-                out.insert(format!("{rel}/"));
-                dirs.push(path);
-            } else {
-                out.insert(rel);
-            }
-        }
-    }
-    out
+            if path.is_dir() && !path.is_symlink() { format!("{rel}/") } else { rel }
+        })
+        .collect()
 }
 
 /// What a node holds once its kubelet and etcd ran: etcd's data, a pod's mounted volume.
@@ -112,14 +102,18 @@ fn reset_leaves_what_real_kubeadm_reset_leaves_and_a_second_reset_changes_nothin
     );
     assert!(mounted_below(&ours.join("var/lib/kubelet")) && ours.join("etc/kubernetes/admin.conf").exists(), "--dry-run changed the node");
 
-    let out = run_ok(
-        Command::new("/usr/bin/unshare")
-            .args(["-n", "--"])
-            .arg(airadm_path())
-            .args(["reset", "-f", "--rootfs"])
-            .arg(&ours)
-            .args(["--cri-socket", &socket]),
-    );
+    // airadm reset -f, offline (a network namespace of its own).
+    let reset = || {
+        run_ok(
+            Command::new("/usr/bin/unshare")
+                .args(["-n", "--"])
+                .arg(airadm_path())
+                .args(["reset", "-f", "--rootfs"])
+                .arg(&ours)
+                .args(["--cri-socket", &socket]),
+        )
+    };
+    let out = reset();
     let kubeadm_out = run_ok(
         Command::new("/usr/bin/unshare")
             .args(["-n", "--", "/usr/sbin/chroot"])
@@ -147,14 +141,7 @@ fn reset_leaves_what_real_kubeadm_reset_leaves_and_a_second_reset_changes_nothin
 
     // A second reset: the same lines, nothing changed.
     let tree_after = tree(&ours, &[]);
-    let again = run_ok(
-        Command::new("/usr/bin/unshare")
-            .args(["-n", "--"])
-            .arg(airadm_path())
-            .args(["reset", "-f", "--rootfs"])
-            .arg(&ours)
-            .args(["--cri-socket", &socket]),
-    );
+    let again = reset();
     assert_eq!(tree(&ours, &[]), tree_after);
     assert!(again.contains("[reset] Deleting files: "), "{again}");
 }
