@@ -19,6 +19,8 @@ pub enum CertsCommand {
     CheckExpiration(CheckExpirationArgs),
     /// Renew certificates for a Kubernetes cluster: `all`, or one of kubeadm's names (apiserver, admin.conf, …).
     Renew(RenewArgs),
+    /// Generate a certificate key: the key `init --upload-certs --certificate-key` encrypts the kubeadm-certs Secret with.
+    CertificateKey,
 }
 
 /// `airadm certs renew NAME|all`.
@@ -59,6 +61,10 @@ pub async fn run(command: CertsCommand) -> anyhow::Result<()> {
     let args = match command {
         CertsCommand::CheckExpiration(args) => args,
         CertsCommand::Renew(args) => return renew(args).await,
+        CertsCommand::CertificateKey => {
+            writeln!(std::io::stdout().lock(), "{}", crate::kubeadm::api::create_certificate_key())?;
+            return Ok(());
+        }
     };
     let cluster = match &args.config {
         Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?.cluster.unwrap_or_default(),

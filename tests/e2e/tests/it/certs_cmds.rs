@@ -197,3 +197,17 @@ fn renew_all_signs_what_real_kubeadm_signs_with_a_new_validity() {
     );
     assert!(err.contains("`kubelet.conf` is not a certificate kubeadm renews: use all, admin.conf"), "{err}");
 }
+
+#[test]
+fn certificate_key_is_kubeadms_32_random_bytes_in_hex() {
+    let kubeadm = testkit::reference::binary(VERSION, "kubeadm");
+    let ours = [run_ok(airadm().args(["certs", "certificate-key"])), run_ok(airadm().args(["certs", "certificate-key"]))];
+    let theirs = run_ok(Command::new(&kubeadm).args(["certs", "certificate-key"]));
+    for key in ours.iter().chain([&theirs]) {
+        assert!(
+            key.ends_with('\n') && key.trim().len() == 64 && key.trim().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{key:?}"
+        );
+    }
+    assert_ne!(ours[0], ours[1], "not random");
+}
