@@ -86,7 +86,8 @@ async fn renew(args: RenewArgs) -> anyhow::Result<()> {
     let cluster = match &args.config {
         Some(path) => config::parse_documents(&fs_err::read_to_string(path)?, &path.display().to_string())?.cluster.unwrap_or_default(),
         None => {
-            let asked = crate::phases::client::cluster_configuration(&root, &args.kubeconfig, std::time::Duration::from_secs(10)).await;
+            let asked =
+                crate::phases::client::cluster_configuration(&root, &args.kubeconfig, crate::phases::client::CLUSTER_ANSWER_TIMEOUT).await;
             match asked {
                 Ok((_, cluster)) => {
                     writeln!(out, "[renew] Reading configuration from the cluster...")?;

@@ -109,37 +109,34 @@ pub fn enable_kubelet(root: &Root) -> Vec<String> {
 }
 
 /// reset's `ServiceStop("kubelet")` (cmd/phases/reset/cleanupnode.go): the lines kubeadm
-/// prints; with no init system, or under `--rootfs`, it is said and reset goes on.
-pub fn stop_kubelet_for_reset(root: &Root) -> Vec<String> {
+/// prints, and apart the warnings it logs; with no init system, or under `--rootfs`, it is said
+/// and reset goes on.
+pub fn stop_kubelet_for_reset(root: &Root) -> (Vec<String>, Vec<String>) {
+    let manually = "[reset] Please ensure kubelet is stopped manually".to_owned();
     let (systemd, openrc) = (on_path(root, "systemctl"), on_path(root, "rc-service"));
     if !systemd && !openrc {
-        return vec![
-            "[reset] The kubelet service could not be stopped by kubeadm. Unable to detect a supported init system!".into(),
-            "[reset] Please ensure kubelet is stopped manually".into(),
-        ];
+        let unable = "[reset] The kubelet service could not be stopped by kubeadm. Unable to detect a supported init system!";
+        return (Vec::new(), vec![unable.into(), manually]);
     }
     if root.dir() != Path::new("/") {
-        return vec![format!(
+        let said = format!(
             "[reset] Files under --rootfs {}: stop the kubelet inside that root (not asking its init system)",
             root.dir().display()
-        )];
+        );
+        return (vec![said], Vec::new());
     }
-    let mut lines = vec!["[reset] Stopping the kubelet service".to_owned()];
+    let said = vec!["[reset] Stopping the kubelet service".to_owned()];
     let out = if systemd {
         Command::new("systemctl").args(["stop", "kubelet"]).output()
     } else {
         Command::new("rc-service").args(["kubelet", "stop"]).output()
     };
     let failed = match out {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())),
-        Err(e) => Some(e.to_string()),
+        Ok(out) if out.status.success() => return (said, Vec::new()),
+        Ok(out) => format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+        Err(e) => e.to_string(),
     };
-    if let Some(e) = failed {
-        lines.push(format!("[reset] The kubelet service could not be stopped by kubeadm: [{e}]"));
-        lines.push("[reset] Please ensure kubelet is stopped manually".into());
-    }
-    lines
+    (said, vec![format!("[reset] The kubelet service could not be stopped by kubeadm: [{failed}]"), manually])
 }
 
 /// The calls behind `kubelet`, through `run` (a parameter so that failures can be tested):

@@ -85,6 +85,9 @@ pub(crate) fn read_node_file(root: &Root, path: &str) -> anyhow::Result<Vec<u8>>
         .with_context(|| format!("`{}` does not exist: run the phase that writes it first", root.path(path).unwrap_or_default().display()))
 }
 
+/// How long reset and certificate renewal wait for the cluster before going on without it.
+pub(crate) const CLUSTER_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The cluster's ClusterConfiguration from the `kubeadm-config` ConfigMap, over the kubeconfig at
 /// node path `kubeconfig`, given up after `timeout` (reset and renewal must not hang on a
 /// control plane that is down).

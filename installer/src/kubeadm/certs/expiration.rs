@@ -26,9 +26,6 @@ pub struct Expiration {
     pub externally_managed: bool,
 }
 
-/// The kubeconfig files whose client certificate kubeadm renews.
-const KUBECONFIGS: &[&str] = &["admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"];
-
 /// Reads the certificates under `cert_dir` and `/etc/kubernetes` (node paths) of `root`.
 pub fn read(root: &Root, cert_dir: &str, external_etcd: bool) -> Result<(Vec<Expiration>, Vec<Expiration>), CertsError> {
     let path = |base: &str| format!("{}/{base}.crt", cert_dir.trim_end_matches('/'));
@@ -61,7 +58,7 @@ pub fn read(root: &Root, cert_dir: &str, external_etcd: bool) -> Result<(Vec<Exp
             externally_managed: key_missing(ca),
         });
     }
-    for name in KUBECONFIGS {
+    for (name, _) in super::renew::KUBECONFIGS {
         let file = format!("/etc/kubernetes/{name}");
         let pem = read(&file)?.and_then(|bytes| client_certificate(&bytes));
         leaves.push(Expiration {

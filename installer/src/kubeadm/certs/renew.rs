@@ -16,7 +16,7 @@ use crate::kubeadm::config::KeyAlgorithm;
 use crate::kubeadm::files::{PRIVATE, PUBLIC, Root};
 
 /// The kubeconfig files whose client certificates are renewed, with kubeadm's long names.
-const KUBECONFIGS: &[(&str, &str)] = &[
+pub(super) const KUBECONFIGS: &[(&str, &str)] = &[
     ("admin.conf", "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself"),
     ("super-admin.conf", "certificate embedded in the kubeconfig file for the super-admin"),
     ("controller-manager.conf", "certificate embedded in the kubeconfig file for the controller manager to use"),

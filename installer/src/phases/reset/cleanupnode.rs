@@ -27,8 +27,10 @@ async fn run(data: &mut ResetData) -> anyhow::Result<()> {
     if dry {
         data.say(vec!["[dryrun] Would stop the kubelet service".into()])?;
     } else {
-        for line in initsystem::stop_kubelet_for_reset(&data.node) {
-            if line.contains("could not") || line.contains("Please ensure") { warn(&line)? } else { data.say(vec![line])? }
+        let (said, warnings) = initsystem::stop_kubelet_for_reset(&data.node);
+        data.say(said)?;
+        for line in warnings {
+            warn(&line)?;
         }
     }
     let kubelet_dir_exists = data.node.exists(KUBELET_DIR);

@@ -3,15 +3,11 @@
 //! reach it (read once, with a short timeout: a control plane being reset is often down).
 
 use std::io::Write as _;
-use std::time::Duration;
 
 use super::ResetOptions;
 use crate::kubeadm::config::{self, ClusterFacts, ResetConfig};
 use crate::kubeadm::files::Root;
-use crate::phases::client::cluster_configuration;
-
-/// How long reset waits for the cluster's `kubeadm-config` before going on without it.
-const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::phases::client::{CLUSTER_ANSWER_TIMEOUT, cluster_configuration};
 
 /// reset's run data.
 pub(crate) struct ResetData {
@@ -74,7 +70,7 @@ pub(crate) fn warn(line: &str) -> anyhow::Result<()> {
 /// The cluster's `certificatesDir` and local etcd `dataDir` (kubeadm's
 /// `FetchInitConfigurationFromCluster`), over the admin kubeconfig.
 async fn cluster_facts(node: &Root, kubeconfig: &str) -> anyhow::Result<(kube::Client, ClusterFacts)> {
-    let (client, cluster) = cluster_configuration(node, kubeconfig, CLUSTER_TIMEOUT).await?;
+    let (client, cluster) = cluster_configuration(node, kubeconfig, CLUSTER_ANSWER_TIMEOUT).await?;
     let etcd_data_dir = match &cluster.etcd {
         Some(etcd) if etcd.external.is_some() => None,
         etcd => Some(

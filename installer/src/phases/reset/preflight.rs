@@ -4,6 +4,7 @@
 use std::io::{BufRead as _, Write as _};
 
 use super::ResetData;
+use super::data::warn;
 use crate::kubeadm::preflight::{self, Finding, Probe as _, Severity};
 use crate::workflow::Phase;
 
@@ -17,7 +18,7 @@ pub(super) fn phase() -> Phase<ResetData> {
 
 fn run(data: &mut ResetData) -> anyhow::Result<()> {
     if !data.cfg.force && !data.cfg.dry_run {
-        eprintln_warning("[reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' will be reverted.")?;
+        warn("[reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' will be reverted.")?;
         confirm()?;
     }
     data.say(vec!["[preflight] Running pre-flight checks".into()])?;
@@ -32,11 +33,6 @@ fn run(data: &mut ResetData) -> anyhow::Result<()> {
     }
     let warnings = preflight::evaluate(&findings, &data.cfg.ignore_preflight_errors)?;
     data.say(warnings)
-}
-
-fn eprintln_warning(line: &str) -> anyhow::Result<()> {
-    writeln!(std::io::stderr().lock(), "{line}")?;
-    Ok(())
 }
 
 /// kubeadm's `InteractivelyConfirmAction("reset", "Are you sure you want to proceed?")`.
