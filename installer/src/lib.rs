@@ -30,5 +30,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Completion { shell } => cli::completion::run(shell),
         cli::Command::Certs(command) => cli::certs::run(command).await,
         cli::Command::Config(command) => cli::config::run(command),
+        cli::Command::Kubeconfig(command) => cli::kubeconfig::run(command),
+        cli::Command::Version { output } => cli::version::run(output.as_deref()),
     }
 }

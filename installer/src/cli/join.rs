@@ -111,7 +111,7 @@ pub struct JoinArgs {
     /// CRI socket (default: the one of kubeadm's known sockets that exists).
     #[arg(long)]
     pub cri_socket: Option<String>,
-    /// Join as another control-plane node (not supported by airadm yet).
+    /// Join as another control-plane node.
     #[arg(long)]
     pub control_plane: bool,
     /// Key decrypting the kubeadm-certs Secret (with --control-plane).

@@ -11,9 +11,11 @@ pub mod config;
 pub mod images;
 pub mod init;
 pub mod join;
+pub mod kubeconfig;
 pub mod reset;
 pub mod token;
 pub mod verify;
+pub mod version;
 
 /// A bundle's manifest read without checking its signature: for display only, never to decide
 /// what to trust.
@@ -101,7 +103,7 @@ pub enum Command {
     Binaries(binaries::BinariesCommand),
     /// Bring up a control-plane node (kubeadm init), or run one of its phases.
     Init(Box<init::InitCommand>),
-    /// Join this node to a cluster as a worker (kubeadm join), or run one of its phases.
+    /// Join this node to a cluster as a worker or another control plane (kubeadm join), or run one of its phases.
     Join(Box<join::JoinCommand>),
     /// Performs a best effort revert of changes made to this host by 'airadm init' or 'airadm join' (kubeadm reset).
     Reset(Box<reset::ResetCommand>),
@@ -117,9 +119,18 @@ pub enum Command {
         #[arg(value_enum)]
         shell: completion::Shell,
     },
-    /// kubeadm configuration: print defaults, list images.
+    /// kubeadm configuration: print defaults, list images, validate a file.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Kubeconfig file utilities (kubeadm kubeconfig).
+    #[command(subcommand)]
+    Kubeconfig(kubeconfig::KubeconfigCommand),
+    /// Print the version of airadm (kubeadm version).
+    Version {
+        /// Output format: short, json or yaml.
+        #[arg(long, short)]
+        output: Option<String>,
+    },
 }
 
 /// `airadm images …`.

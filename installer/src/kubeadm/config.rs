@@ -7,6 +7,7 @@
 mod documents;
 mod init_defaults;
 mod join;
+mod migrate;
 mod reset;
 mod resolve;
 mod token;
@@ -14,7 +15,8 @@ mod values;
 
 pub use documents::{Documents, parse_documents};
 pub use init_defaults::{init_defaults_yaml, join_defaults_yaml, reset_defaults_yaml};
-pub use join::{Discovery, JoinConfig, JoinFlags, resolve_join};
+pub use join::{Discovery, JoinConfig, JoinControlPlane, JoinFlags, resolve_join};
+pub use migrate::migrate;
 pub use reset::{ClusterFacts, ResetConfig, ResetFlags, resolve_reset};
 pub use resolve::{HostFacts, InitFlags, resolve};
 pub use token::{generate_token, is_token};

@@ -8,8 +8,11 @@
 mod render;
 #[cfg(test)]
 mod tests;
+mod user;
 
+use render::write;
 pub use render::{Credentials, PREFERENCES_OMITTED_FROM, render, render_token};
+pub use user::{UserRequest, user_kubeconfig};
 
 use std::collections::HashMap;
 use std::time::SystemTime;

@@ -65,11 +65,29 @@ fn file_name(path: &str) -> String {
 /// Runs kubeadm's init checks against `probe`.
 pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
     let mut out = Vec::new();
+    if !probe.is_root() {
+        out.push(Finding { name: "IsPrivilegedUser".into(), severity: Severity::Error, message: "user is not running as root".into() });
+    }
+    out.extend(control_plane_checks(cfg, probe));
+    out.extend(common_checks(&cfg.version, families(cfg), probe));
+    out.extend(etcd_checks(cfg, probe, false));
+    out
+}
+
+/// kubeadm's `InitNodeChecks(…, isSecondaryControlPlane: true, downloadCerts)` for a node joining
+/// as another control plane (`join_checks` ran the common ones): the control plane's own checks,
+/// then etcd's; the external etcd's client files only when they are not downloaded.
+pub fn control_plane_join_checks(cfg: &InitConfig, probe: &dyn Probe, download_certs: bool) -> Vec<Finding> {
+    let mut out = control_plane_checks(cfg, probe);
+    out.extend(etcd_checks(cfg, probe, download_certs));
+    out
+}
+
+/// The resources, ports and manifest files of a control-plane node.
+fn control_plane_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
+    let mut out = Vec::new();
     let mut fail = |name: String, severity: Severity, message: String| out.push(Finding { name, severity, message });
     use Severity::{Error, Warning};
-    if !probe.is_root() {
-        fail("IsPrivilegedUser".into(), Error, "user is not running as root".into());
-    }
     if probe.cpus() < 2 {
         fail("NumCPU".into(), Error, format!("the number of available CPUs {} is less than the required 2", probe.cpus()));
     }
@@ -99,13 +117,12 @@ pub fn init_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
             fail(format!("FileAvailable-{}", file_name(path)), Error, format!("{path} already exists"));
         }
     }
-    out.extend(common_checks(&cfg.version, families(cfg), probe));
-    out.extend(etcd_checks(cfg, probe));
     out
 }
 
-/// The local etcd's ports and data dir, or the external etcd's client files.
-fn etcd_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
+/// The local etcd's ports and data dir, or the external etcd's client files (unless
+/// `downloaded`).
+fn etcd_checks(cfg: &InitConfig, probe: &dyn Probe, downloaded: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut fail = |name: String, severity: Severity, message: String| out.push(Finding { name, severity, message });
     use Severity::Error;
@@ -122,7 +139,7 @@ fn etcd_checks(cfg: &InitConfig, probe: &dyn Probe) -> Vec<Finding> {
             Ok(true) => fail(format!("DirAvailable-{}", file_name(data_dir)), Error, format!("{data_dir} is not empty")),
             Err(e) => fail(format!("DirAvailable-{}", file_name(data_dir)), Error, format!("unable to check if {data_dir} is empty: {e}")),
         }
-    } else if let Some(external) = &cfg.etcd.external {
+    } else if let Some(external) = cfg.etcd.external.as_ref().filter(|_| !downloaded) {
         for file in [&external.ca_file, &external.cert_file, &external.key_file].into_iter().flatten() {
             if !probe.exists(file) {
                 fail("ExternalEtcdClientCertificates".into(), Error, format!("{file} doesn't exist"));
@@ -342,7 +359,7 @@ impl Probe for HostProbe<'_> {
 }
 
 mod join;
-pub use join::join_checks;
+pub use join::{join_checks, shared_certificates_exist};
 
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ use super::{InitConfig, Version};
 
 pub use super::yaml::to_yaml;
 pub use controlplane::control_plane_pods;
-pub use etcd::etcd_pod;
+pub use etcd::{client_url as etcd_client_url, etcd_pod, peer_url as etcd_peer_url};
 
 /// The components `write_manifests` knows, in kubeadm's phase order.
 pub const COMPONENTS: [&str; 4] = ["etcd", KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER];
@@ -106,6 +106,19 @@ pub fn write_manifests(
             write_one(cfg, root, component, pod, &mut patches, &mut out)?;
         }
     }
+    Ok(out)
+}
+
+/// The etcd static Pod of a member joining an existing cluster (kubeadm:
+/// `CreateStackedEtcdStaticPodManifestFile`'s `prepareAndWriteEtcdStaticPod`): `initial_cluster`
+/// is the member list the learner was added with, this member included. Makes the data dir
+/// (0700) as `etcdutil.CreateDataDirectory` does. Returns kubeadm's lines.
+pub fn write_joining_etcd(cfg: &InitConfig, root: &Root, initial_cluster: &[(String, String)]) -> Result<Vec<String>, StaticPodError> {
+    let local = cfg.local_etcd().cloned().unwrap_or_default();
+    create_dir(root, local.data_dir.as_deref().unwrap_or(super::config::defaults::ETCD_DATA_DIR))?;
+    let mut out = vec!["[etcd] Creating static Pod manifest for \"etcd\"".to_owned()];
+    let mut patches = PatchState::new(cfg.patches_dir.as_deref());
+    write_one(cfg, root, "etcd", etcd::etcd_pod_joining(cfg, initial_cluster), &mut patches, &mut out)?;
     Ok(out)
 }
 

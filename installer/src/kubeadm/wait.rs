@@ -1,11 +1,15 @@
 //! `wait-control-plane`: wait for a healthy kubelet (`http://127.0.0.1:10248/healthz`), then for a
-//! healthy API server (`/livez` through the admin kubeconfig), each within its timeout, printing
-//! kubeadm's `[kubelet-check]` and `[api-check]` lines.
+//! healthy API server (`/livez` through the admin kubeconfig; `[api-check]`, before v1.33) or
+//! for every control-plane component (`[control-plane-check]`, v1.33+), each within its timeout.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+mod components;
+
+pub use components::{ComponentCheck, component_checks, wait_for_components};
 
 /// The kubelet's healthz endpoint kubeadm configures (`healthzBindAddress`:`healthzPort`).
 pub const KUBELET_HEALTHZ: &str = "127.0.0.1:10248";

@@ -60,6 +60,12 @@ impl AdminClient {
 
 /// A client with the credentials of the kubeconfig at node path `kubeconfig`.
 pub(crate) async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    kube_client_at(root, kubeconfig, None).await
+}
+
+/// [`kube_client`], talking to `server` (`https://host:port`) instead when given (kubeadm's
+/// `WaitControlPlaneClient`: admin.conf's credentials against this node's own API server).
+pub(crate) async fn kube_client_at(root: &Root, kubeconfig: &str, server: Option<&str>) -> anyhow::Result<kube::Client> {
     let path = root.path(kubeconfig)?;
     let text = String::from_utf8(read_node_file(root, kubeconfig)?).with_context(|| format!("`{}` is not UTF-8", path.display()))?;
     let mut kubeconfig = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("`{}`", path.display()))?;
@@ -71,6 +77,11 @@ pub(crate) async fn kube_client(root: &Root, kubeconfig: &str) -> anyhow::Result
         }
         if let Some(file) = auth.client_key.take() {
             auth.client_key_data = Some(pki::base64_encode(&read_node_file(root, &file)?).into());
+        }
+    }
+    if let Some(server) = server {
+        for cluster in kubeconfig.clusters.iter_mut().filter_map(|c| c.cluster.as_mut()) {
+            cluster.server = Some(server.to_owned());
         }
     }
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())

@@ -6,3 +6,4 @@ pub(crate) mod host;
 pub mod init;
 pub mod join;
 pub mod reset;
+pub(crate) mod wait;

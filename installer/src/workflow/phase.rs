@@ -79,6 +79,13 @@ impl<D> Phase<D> {
         self
     }
 
+    /// Left out of the help and the `phase` subcommands (kubeadm's `Hidden`).
+    #[must_use]
+    pub fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
     /// Sets the sub-phases.
     #[must_use]
     pub fn phases(mut self, phases: Vec<Self>) -> Self {

@@ -16,29 +16,52 @@ pub struct NetNs {
     name: String,
     /// The address the control plane advertises.
     pub address: String,
+    /// Whether dropping this deletes the namespace (not for a handle given to a thread).
+    owner: bool,
 }
 
 impl NetNs {
     /// Creates `airadm-PID-N` with `address`/24 on its `eth0`.
     pub fn new(address: &str) -> Self {
+        let ns = Self::bare(address);
+        // A veth pair inside the namespace, both ends up, holds the address and the default
+        // route, as a node's uplink would: kubeadm picks its advertise address from that route.
+        crate::run_ok(ns.command("ip").args(["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"]));
+        crate::run_ok(ns.command("ip").args(["link", "set", "eth0-peer", "up"]));
+        ns.uplink();
+        ns
+    }
+
+    /// Two namespaces whose `eth0`s are the two ends of one veth pair, with `first`/24 and
+    /// `second`/24 and the default route on them: two nodes of one network, and nothing else.
+    pub fn pair(first: &str, second: &str) -> (Self, Self) {
+        let (a, b) = (Self::bare(first), Self::bare(second));
+        crate::run_ok(a.command("ip").args(["link", "add", "eth0", "type", "veth", "peer", "name", "peer0"]));
+        crate::run_ok(a.command("ip").args(["link", "set", "peer0", "netns", &b.name]));
+        crate::run_ok(b.command("ip").args(["link", "set", "peer0", "name", "eth0"]));
+        a.uplink();
+        b.uplink();
+        (a, b)
+    }
+
+    fn bare(address: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         crate::require("ip", "iproute2");
         let name = format!("airadm-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         crate::run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Self { name, address: address.to_owned() };
-        // A veth pair inside the namespace, both ends up, holds the address and the default
-        // route, as a node's uplink would: kubeadm picks its advertise address from that route.
+        Self { name, address: address.to_owned(), owner: true }
+    }
+
+    /// Loopback and `eth0` up, the address on `eth0`, the default route through it.
+    fn uplink(&self) {
         for args in [
             &["link", "set", "lo", "up"][..],
-            &["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"],
-            &["link", "set", "eth0-peer", "up"],
             &["link", "set", "eth0", "up"],
-            &["addr", "add", &format!("{address}/24"), "dev", "eth0"],
+            &["addr", "add", &format!("{}/24", self.address), "dev", "eth0"],
             &["route", "add", "default", "dev", "eth0"],
         ] {
-            crate::run_ok(ns.command("ip").args(args));
+            crate::run_ok(self.command("ip").args(args));
         }
-        ns
     }
 
     /// `program` to be run inside the namespace, with the host's mounts as they are (`ip netns
@@ -59,6 +82,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
@@ -78,6 +104,36 @@ impl ControlPlane {
     /// Starts every component whose manifest is in `ROOT/etc/kubernetes/manifests`, from `bin`,
     /// inside `ns`, logging to `ROOT/../NAME.log`s; waits until the API server is ready.
     pub fn start(ns: &NetNs, root: &Path, bin: &Path) -> Self {
+        let mut cp = Self::spawn(ns, root, bin);
+        cp.wait_ready(ns, bin, Duration::from_secs(180));
+        cp
+    }
+
+    /// Plays a kubelet's static Pods for a node that is being joined: once `etcd.yaml` (the
+    /// last manifest join writes) is in the tree, starts every component as
+    /// [`ControlPlane::start`] does, without waiting for them. `None` if `stop` was set first.
+    pub fn when_manifests(
+        ns: &NetNs,
+        root: &Path,
+        bin: &Path,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<Option<Self>> {
+        let ns = NetNs { name: ns.name.clone(), address: ns.address.clone(), owner: false };
+        let (root, bin) = (root.to_owned(), bin.to_owned());
+        std::thread::spawn(move || {
+            let etcd = root.join("etc/kubernetes/manifests/etcd.yaml");
+            while !etcd.exists() {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // The manifest is renamed into place whole; its siblings were written before.
+            Some(Self::spawn(&ns, &root, &bin))
+        })
+    }
+
+    fn spawn(ns: &NetNs, root: &Path, bin: &Path) -> Self {
         let logs = root.with_extension("logs");
         fs_err::create_dir_all(&logs).unwrap();
         let mut cp = Self { processes: Vec::new(), logs, root: root.to_owned() };
@@ -97,7 +153,6 @@ impl ControlPlane {
             let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {component}: {e}"));
             cp.processes.push(((*component).to_owned(), child));
         }
-        cp.wait_ready(ns, bin, Duration::from_secs(180));
         cp
     }
 

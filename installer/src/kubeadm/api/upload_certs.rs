@@ -21,7 +21,7 @@ use super::{
 };
 use super::{token_secret_name, update_or_create_tokens};
 use crate::kubeadm::config::InitConfig;
-use crate::kubeadm::files::Root;
+use crate::kubeadm::files::{PRIVATE, PUBLIC, Root};
 
 /// `KubeadmCertsSecret`.
 pub const KUBEADM_CERTS: &str = "kubeadm-certs";
@@ -165,5 +165,43 @@ pub async fn upload_certs(
     apply_read_access(client, kubeadm_certs_access()).await?;
     out.push("[upload-certs] Using certificate key:".into());
     out.push(certificate_key.into());
+    Ok(out)
+}
+
+/// The `download-certs` phase (`DownloadCerts`): reads Secret `kubeadm-certs` with `client` (the
+/// TLS bootstrap token may, through [`kubeadm_certs_access`]), decrypts every entry with the
+/// certificate key and writes each non-empty one to its place under `cfg.cert_dir` (keys 0600,
+/// certificates and public keys 0644, as `writeCertOrKey`). Nothing is written unless every
+/// entry decrypts.
+pub async fn download_certs(client: &Client, cfg: &InitConfig, root: &Root, certificate_key: &str) -> Result<Vec<String>, ApiError> {
+    let mut out =
+        vec![format!("[download-certs] Downloading the certificates in Secret {KUBEADM_CERTS:?} in the {KUBE_SYSTEM:?} Namespace")];
+    let key = decode_certificate_key(certificate_key)?;
+    let api: Api<Secret> = Api::namespaced(client.clone(), KUBE_SYSTEM);
+    let secret_meta = meta(Some(KUBE_SYSTEM), KUBEADM_CERTS);
+    let secret = api.get_opt(KUBEADM_CERTS).await.map_err(|e| request_error::<Secret>("get", &secret_meta, e))?.ok_or_else(|| {
+        ApiError::Invalid {
+            path: format!("Secret {KUBE_SYSTEM}/{KUBEADM_CERTS}"),
+            reason: "not found. This Secret might have expired. Please, run `airadm init phase upload-certs --upload-certs` (or kubeadm's) on a control plane to generate a new one".into(),
+        }
+    })?;
+    let data = secret.data.unwrap_or_default();
+    let mut files = Vec::new();
+    for (name, path) in certs_to_transfer(cfg) {
+        let sealed = data.get(&name).ok_or_else(|| ApiError::Invalid {
+            path: format!("Secret {KUBE_SYSTEM}/{KUBEADM_CERTS}"),
+            reason: format!("the Secret does not include the required certificate or key - name: {name}, path: {path}"),
+        })?;
+        if sealed.0.is_empty() {
+            continue;
+        }
+        let plain = decrypt(&sealed.0, &key, &name)?;
+        let mode = if String::from_utf8_lossy(&plain).contains("PRIVATE KEY-----") { PRIVATE } else { PUBLIC };
+        files.push((path, plain, mode));
+    }
+    out.push(format!("[download-certs] Saving the certificates to the folder: {:?}", cfg.cert_dir));
+    for (path, bytes, mode) in files {
+        root.write(&path, &bytes, mode).map_err(|source| ApiError::Io { path, source })?;
+    }
     Ok(out)
 }

@@ -23,6 +23,10 @@ pub struct Documents {
     pub kubelet: Option<serde_json::Value>,
     /// `KubeProxyConfiguration`.
     pub kube_proxy: Option<serde_json::Value>,
+    /// A v1beta3 ClusterConfiguration's `apiServer.timeoutForControlPlane`: kubeadm keeps it for
+    /// the process and writes it into every v1beta4 Init and JoinConfiguration it marshals
+    /// (`GetConversionTimeoutControlPlane`), which `config migrate` shows.
+    pub v1beta3_control_plane_timeout: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -94,6 +98,7 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Documents, ConfigError>
             }
         }
     }
+    docs.v1beta3_control_plane_timeout.clone_from(&control_plane_timeout);
     if let Some(timeout) = control_plane_timeout {
         // v1beta3's apiServer.timeoutForControlPlane lives in InitConfiguration.timeouts now.
         let init = docs.init.get_or_insert_with(|| InitConfiguration {

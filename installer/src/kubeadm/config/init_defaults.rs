@@ -76,7 +76,7 @@ pub fn init_defaults_yaml(version: Option<&str>, image_repository: Option<&str>)
 }
 
 /// kubeadm's default `timeouts` (v1beta4 `SetDefaults_Timeouts`), as the defaults documents print them.
-fn default_timeouts() -> serde_json::Value {
+pub(super) fn default_timeouts() -> serde_json::Value {
     serde_json::json!({
         "controlPlaneComponentHealthCheck": "4m0s",
         "discovery": "5m0s",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bundle::kubeadm::{JoinConfiguration, NodeRegistrationOptions, Taint};
+use bundle::kubeadm::{ApiEndpoint, JoinConfiguration, NodeRegistrationOptions, Taint};
 
 use super::{ConfigError, HostFacts, values::parse_duration};
 
@@ -80,8 +80,8 @@ pub struct JoinConfig {
     pub cri_socket: String,
     /// `caCertPath`.
     pub ca_cert_path: String,
-    /// Joining as another control-plane node: its certificate key, if any.
-    pub control_plane: Option<Option<String>>,
+    /// Joining as another control-plane node.
+    pub control_plane: Option<JoinControlPlane>,
     /// `nodeRegistration.ignorePreflightErrors` plus the flag, lower-cased.
     pub ignore_preflight_errors: Vec<String>,
     /// `skipPhases`, or `--skip-phases`.
@@ -96,6 +96,20 @@ pub struct JoinConfig {
     pub kubelet_health_timeout: Duration,
     /// `timeouts.kubernetesAPICall` (1m).
     pub kubernetes_api_call_timeout: Duration,
+    /// `timeouts.etcdAPICall` (2m).
+    pub etcd_api_call_timeout: Duration,
+    /// `timeouts.controlPlaneComponentHealthCheck` (4m).
+    pub control_plane_health_timeout: Duration,
+}
+
+/// `controlPlane` of a JoinConfiguration (or `--control-plane`), with the flags applied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JoinControlPlane {
+    /// `certificateKey` (`--certificate-key`): decrypts the `kubeadm-certs` Secret.
+    pub certificate_key: Option<String>,
+    /// `localAPIEndpoint` (`--apiserver-advertise-address`, `--apiserver-bind-port`); the
+    /// address defaults later, from the node's default route, as init's does.
+    pub local_api_endpoint: ApiEndpoint,
 }
 
 fn invalid(message: String) -> ConfigError {
@@ -125,11 +139,17 @@ pub fn resolve_join(doc: Option<JoinConfiguration>, flags: &JoinFlags, host: &Ho
         invalid("no CRI socket found on this node: start the container runtime, or give --cri-socket unix:///PATH".into())
     })?;
     node.cri_socket = Some(cri_socket.clone());
-    let control_plane = match (&doc.control_plane, flags.control_plane) {
-        (Some(cp), _) => Some(flags.certificate_key.clone().or_else(|| cp.certificate_key.clone())),
-        (None, true) => Some(flags.certificate_key.clone()),
-        (None, false) => None,
-    };
+    let control_plane = (doc.control_plane.is_some() || flags.control_plane).then(|| {
+        let given = doc.control_plane.clone().unwrap_or_default();
+        let endpoint = given.local_api_endpoint.unwrap_or_default();
+        JoinControlPlane {
+            certificate_key: flags.certificate_key.clone().or(given.certificate_key).filter(|k| !k.is_empty()),
+            local_api_endpoint: ApiEndpoint {
+                advertise_address: flags.advertise_address.clone().or(endpoint.advertise_address).filter(|a| !a.is_empty()),
+                bind_port: flags.bind_port.or(endpoint.bind_port).filter(|p| *p != 0),
+            },
+        }
+    });
     if node.taints.is_none() {
         // SetDefaults_NodeRegistration: a control-plane node gets kubeadm's control-plane taint,
         // a worker none.
@@ -190,6 +210,12 @@ pub fn resolve_join(doc: Option<JoinConfiguration>, flags: &JoinFlags, host: &Ho
         tls_bootstrap_timeout: duration("tlsBootstrap", timeouts.tls_bootstrap.as_ref(), Duration::from_secs(300))?,
         kubelet_health_timeout: duration("kubeletHealthCheck", timeouts.kubelet_health_check.as_ref(), Duration::from_secs(240))?,
         kubernetes_api_call_timeout: duration("kubernetesAPICall", timeouts.kubernetes_api_call.as_ref(), Duration::from_secs(60))?,
+        etcd_api_call_timeout: duration("etcdAPICall", timeouts.etcd_api_call.as_ref(), Duration::from_secs(120))?,
+        control_plane_health_timeout: duration(
+            "controlPlaneComponentHealthCheck",
+            timeouts.control_plane_component_health_check.as_ref(),
+            Duration::from_secs(240),
+        )?,
         node_registration: node,
     })
 }

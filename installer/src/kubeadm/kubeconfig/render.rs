@@ -52,7 +52,7 @@ pub fn render_token(
 }
 
 /// One cluster, one user authenticating with `auth`, one context, as `clientcmd.Write` writes them.
-fn write(
+pub(super) fn write(
     cluster_name: &str,
     server: &str,
     ca_pem: &[u8],

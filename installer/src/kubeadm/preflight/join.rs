@@ -37,3 +37,20 @@ pub fn join_checks(cfg: &JoinConfig, version: &Version, probe: &dyn Probe) -> Ve
     out.extend(common_checks(version, families, probe));
     out
 }
+
+/// kubeadm's `SharedCertificateExists`, for a control plane joining without `--certificate-key`:
+/// the cluster CA, the service-account key pair, the front-proxy CA and (with a local etcd)
+/// etcd's CA must already be in `certificatesDir`, copied there by hand. Returns the first
+/// missing file.
+pub fn shared_certificates_exist(cfg: &crate::kubeadm::InitConfig, exists: &dyn Fn(&str) -> bool) -> Result<(), String> {
+    let mut files = vec!["ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key"];
+    if cfg.local_etcd().is_some() {
+        files.extend(["etcd/ca.crt", "etcd/ca.key"]);
+    }
+    match files.into_iter().map(|f| cfg.cert_path(f)).find(|path| !exists(path)) {
+        None => Ok(()),
+        Some(path) => {
+            Err(format!("{path} doesn't exist: copy the shared certificates from the first control plane, or join with --certificate-key"))
+        }
+    }
+}

@@ -18,6 +18,12 @@ const METRICS_PORT: u16 = 2381;
 /// The `etcd` static Pod of a new single-member cluster (`kubeadm init`). With external etcd
 /// in `cfg` it renders a default local member (the phase skips it instead).
 pub fn etcd_pod(cfg: &InitConfig) -> Value {
+    etcd_pod_joining(cfg, &[])
+}
+
+/// The `etcd` static Pod of a member joining `initial_cluster` (name, peer URL; empty for a
+/// new cluster).
+pub(super) fn etcd_pod_joining(cfg: &InitConfig, initial_cluster: &[(String, String)]) -> Value {
     let default_local = LocalEtcd::default();
     let local = cfg.local_etcd().unwrap_or(&default_local);
     let extra_args = local.extra_args.as_deref().unwrap_or_default();
@@ -27,7 +33,7 @@ pub fn etcd_pod(cfg: &InitConfig) -> Value {
     let target = ProbeTarget { host: &host, port: probe_port(cfg, port), scheme };
     let mut container = json!({
         "name": "etcd",
-        "command": etcd_command(cfg, extra_args, &[]),
+        "command": etcd_command(cfg, extra_args, initial_cluster),
         "image": cfg.images.etcd,
         "imagePullPolicy": "IfNotPresent",
         // Not sorted: data first, certificates second, as local.go lists them.
@@ -114,12 +120,12 @@ fn etcd_image_version(image: &str) -> Option<(u32, u32)> {
 }
 
 /// `etcdutil.GetClientURL`: `https://<advertise>:2379`.
-fn client_url(cfg: &InitConfig) -> String {
+pub fn client_url(cfg: &InitConfig) -> String {
     format!("https://{}", host_port(&cfg.advertise_address.to_string(), CLIENT_PORT))
 }
 
 /// `etcdutil.GetPeerURL`: `https://<advertise>:2380`.
-fn peer_url(cfg: &InitConfig) -> String {
+pub fn peer_url(cfg: &InitConfig) -> String {
     format!("https://{}", host_port(&cfg.advertise_address.to_string(), PEER_PORT))
 }
 

@@ -1,5 +1,6 @@
 //! `wait-control-plane` phase (kubeadm: cmd/kubeadm/app/cmd/phases/init/waitcontrolplane.go):
-//! the kubelet's healthz, then the API server's through admin.conf.
+//! the kubelet's healthz, then every control-plane component's (v1.33+), or the API server's
+//! through admin.conf (before).
 
 use super::InitData;
 use crate::kubeadm::{config, wait};
@@ -25,13 +26,17 @@ async fn run(data: &mut InitData) -> anyhow::Result<()> {
         ),
     ])?;
     let took = wait::kubelet_healthy(wait::KUBELET_HEALTHZ.parse()?, cfg.kubelet_health_timeout, wait::POLL).await?;
-    data.say(vec![
-        format!("[kubelet-check] The kubelet is healthy after {took:?}"),
-        format!(
-            "[api-check] Waiting for a healthy API server. This can take up to {}",
-            wait::go_duration(cfg.control_plane_health_timeout)
-        ),
-    ])?;
+    data.say(vec![format!("[kubelet-check] The kubelet is healthy after {took:?}")])?;
+    if cfg.feature("WaitForAllControlPlaneComponents") {
+        let say = |lines: Vec<String>| data.say(lines);
+        let address = cfg.advertise_address.to_string();
+        return crate::phases::wait::control_plane_components(&data.root, &address, cfg.bind_port, cfg.control_plane_health_timeout, &say)
+            .await;
+    }
+    data.say(vec![format!(
+        "[api-check] Waiting for a healthy API server. This can take up to {}",
+        wait::go_duration(cfg.control_plane_health_timeout)
+    )])?;
     // kubeadm's WaitControlPlaneClient: admin.conf as it is, nothing bootstrapped yet.
     let client = kube_client(&data.root, "/etc/kubernetes/admin.conf").await?;
     let took = wait::api_server_healthy(&client, cfg.control_plane_health_timeout, wait::POLL).await?;

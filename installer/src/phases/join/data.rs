@@ -45,6 +45,7 @@ pub(crate) struct JoinData {
     pub dry_dir: Option<tempfile::TempDir>,
     tls_bootstrap: Option<TlsBootstrap>,
     init_cfg: Option<InitConfig>,
+    admin: Option<kube::Client>,
 }
 
 impl JoinData {
@@ -66,7 +67,7 @@ impl JoinData {
             Some(dir) => Root::new(dir.path()).named("the --dry-run directory"),
             None => node.clone(),
         };
-        Ok(Self { options, bundle, version, cfg, host, node, root, dry_dir, tls_bootstrap: None, init_cfg: None })
+        Ok(Self { options, bundle, version, cfg, host, node, root, dry_dir, tls_bootstrap: None, init_cfg: None, admin: None })
     }
 
     /// Prints kubeadm's lines.
@@ -131,10 +132,9 @@ impl JoinData {
         let kubelet_text = data("kubelet-config", "kubelet").await?;
         let cluster = config::parse_documents(&cluster_text, "the kubeadm-config ConfigMap")?.cluster;
         let kubelet = config::parse_documents(&kubelet_text, "the kubelet-config ConfigMap")?.kubelet;
-        let local_api_endpoint = self.cfg.control_plane.as_ref().map(|_| ApiEndpoint {
-            advertise_address: self.options.flags.advertise_address.clone(),
-            bind_port: self.options.flags.bind_port,
-        });
+        // A joining control plane's own endpoint (defaulted by `resolve` from the node's
+        // default route, as init's), kubeadm's `initConfiguration.LocalAPIEndpoint = …`.
+        let local_api_endpoint: Option<ApiEndpoint> = self.cfg.control_plane.as_ref().map(|cp| cp.local_api_endpoint.clone());
         let init =
             InitConfiguration { node_registration: Some(self.cfg.node_registration.clone()), local_api_endpoint, ..Default::default() };
         let docs = config::Documents { init: Some(init), cluster, kubelet, ..Default::default() };
@@ -144,7 +144,36 @@ impl JoinData {
             .context("the cluster's configuration (kubeadm-config, kubelet-config) does not fit this bundle")?;
         cfg.register_taints_with_flags = self.cfg.control_plane.is_none();
         cfg.patches_dir.clone_from(&self.cfg.patches_dir);
+        // kubeadm's active timeouts are the JoinConfiguration's.
+        cfg.kubernetes_api_call_timeout = self.cfg.kubernetes_api_call_timeout;
+        cfg.control_plane_health_timeout = self.cfg.control_plane_health_timeout;
+        cfg.kubelet_health_timeout = self.cfg.kubelet_health_timeout;
         self.init_cfg = Some(cfg.clone());
         Ok(cfg)
     }
+
+    /// Whether this node joins as another control-plane node.
+    pub fn control_plane(&self) -> bool {
+        self.cfg.control_plane.is_some()
+    }
+
+    /// `--certificate-key` / `controlPlane.certificateKey`, when given.
+    pub fn certificate_key(&self) -> Option<&str> {
+        self.cfg.control_plane.as_ref().and_then(|cp| cp.certificate_key.as_deref())
+    }
+
+    /// kubeadm's `joinData.Client()`: admin.conf, which `control-plane-prepare` wrote.
+    pub async fn client(&mut self) -> anyhow::Result<kube::Client> {
+        if let Some(client) = &self.admin {
+            return Ok(client.clone());
+        }
+        let client = crate::phases::client::kube_client(&self.root, ADMIN_KUBECONFIG)
+            .await
+            .context("[preflight] couldn't create Kubernetes client")?;
+        self.admin = Some(client.clone());
+        Ok(client)
+    }
 }
+
+/// `/etc/kubernetes/admin.conf`.
+pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";

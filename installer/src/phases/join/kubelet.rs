@@ -1,6 +1,9 @@
-//! `kubelet-start` phase of join (kubeadm: cmd/kubeadm/app/cmd/phases/join/kubelet.go): the
-//! bootstrap kubeconfig and the CA, the kubelet's files from the cluster's configuration, (re)start
-//! the kubelet, then wait for it and for its TLS bootstrap to write `kubelet.conf`.
+//! `kubelet-start` and `kubelet-wait-bootstrap` phases of join (kubeadm:
+//! cmd/kubeadm/app/cmd/phases/join/kubelet.go): the bootstrap kubeconfig and the CA, the kubelet's
+//! files from the cluster's configuration, (re)start the kubelet; then wait for it and for its TLS
+//! bootstrap to write `kubelet.conf`. With `ControlPlaneKubeletLocalMode` (on from v1.33) a joining
+//! control plane's kubelet bootstraps against its own API server, so the wait is a phase of its
+//! own, after `etcd-join` has brought that API server's etcd member up.
 
 use std::time::{Duration, Instant};
 
@@ -39,28 +42,46 @@ pub(super) fn phase() -> Phase<JoinData> {
         .run(|data: &mut JoinData| Box::pin(run(data)))
 }
 
+/// `kubelet-wait-bootstrap`: hidden, and only with `ControlPlaneKubeletLocalMode`.
+pub(super) fn wait_phase() -> Phase<JoinData> {
+    Phase::new(
+        "kubelet-wait-bootstrap",
+        "[EXPERIMENTAL] Wait for the kubelet to bootstrap itself (only used when feature gate ControlPlaneKubeletLocalMode is enabled)",
+    )
+    .inherit(&["config", "cri-socket", "dry-run"])
+    .hidden()
+    .run(|data: &mut JoinData| {
+        Box::pin(async move {
+            if !data.init_cfg().await?.feature(LOCAL_MODE) {
+                return Ok(());
+            }
+            wait_bootstrap(data).await
+        })
+    })
+}
+
+const LOCAL_MODE: &str = "ControlPlaneKubeletLocalMode";
+
 async fn run(data: &mut JoinData) -> anyhow::Result<()> {
-    let result = start(data).await;
-    // kubeadm removes the bootstrap kubeconfig when the phase ends, whatever happened.
-    if !data.options.dry_run {
+    let local_mode = data.init_cfg().await?.feature(LOCAL_MODE);
+    let result = start(data, local_mode).await;
+    // kubeadm removes the bootstrap kubeconfig when the phase ends, whatever happened (with the
+    // local mode, kubelet-wait-bootstrap does).
+    if !data.options.dry_run && (!local_mode || result.is_err()) {
         data.root.remove(BOOTSTRAP_KUBECONFIG)?;
     }
     result
 }
 
-/// kubeadm's `runKubeletStartJoinPhase` and `runKubeletWaitBootstrapPhase`.
-async fn start(data: &mut JoinData) -> anyhow::Result<()> {
+/// kubeadm's `runKubeletStartJoinPhase` (and, without the local mode, `runKubeletWaitBootstrapPhase`).
+async fn start(data: &mut JoinData, local_mode: bool) -> anyhow::Result<()> {
     let tls = data.tls_bootstrap().await?;
     let cfg = data.init_cfg().await?;
     let client = data.bootstrap_client().await?;
-    let bootstrap = kubeconfig::render_token(
-        &cfg.cluster_name,
-        &tls.cluster.server,
-        TLS_BOOTSTRAP_USER,
-        &tls.cluster.ca_pem,
-        &tls.token,
-        cfg.version.minor,
-    )?;
+    // The local mode: a control plane's kubelet talks to its own API server from the start.
+    let server = if local_mode && data.control_plane() { cfg.local_api_url() } else { tls.cluster.server.clone() };
+    let bootstrap =
+        kubeconfig::render_token(&cfg.cluster_name, &server, TLS_BOOTSTRAP_USER, &tls.cluster.ca_pem, &tls.token, cfg.version.minor)?;
     data.root.write(BOOTSTRAP_KUBECONFIG, bootstrap.as_bytes(), PRIVATE).context("couldn't save bootstrap-kubelet.conf to disk")?;
     if !data.root.exists(&data.cfg.ca_cert_path) {
         data.root.write(&data.cfg.ca_cert_path, &tls.cluster.ca_pem, PUBLIC).context("couldn't save the CA certificate to disk")?;
@@ -91,6 +112,22 @@ async fn start(data: &mut JoinData) -> anyhow::Result<()> {
     }
     data.say(vec!["[kubelet-start] Starting the kubelet".into()])?;
     data.say(initsystem::kubelet(&data.root, initsystem::Kubelet::Start))?;
+    if local_mode { Ok(()) } else { wait_bootstrap(data).await }
+}
+
+/// kubeadm's `runKubeletWaitBootstrapPhase`: the kubelet's health, then its TLS bootstrap; the
+/// bootstrap kubeconfig is removed when it ends.
+async fn wait_bootstrap(data: &mut JoinData) -> anyhow::Result<()> {
+    if data.options.dry_run {
+        return data.say(vec!["[kubelet-wait] Would wait for the kubelet to be bootstrapped".into()]);
+    }
+    let result = wait_bootstrap_inner(data).await;
+    data.root.remove(BOOTSTRAP_KUBECONFIG)?;
+    result
+}
+
+async fn wait_bootstrap_inner(data: &mut JoinData) -> anyhow::Result<()> {
+    let cfg = data.init_cfg().await?;
     let timeout = data.cfg.kubelet_health_timeout;
     data.say(vec![format!(
         "[kubelet-check] Waiting for a healthy kubelet at http://{}/healthz. This can take up to {}",

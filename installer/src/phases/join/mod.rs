@@ -1,8 +1,9 @@
 //! `airadm join`: kubeadm's join workflow, offline for everything but the cluster it joins
 //! (kubeadm: cmd/kubeadm/app/cmd/join.go), on the workflow runner: our `import` and `binaries`,
 //! then kubeadm's `preflight` (which discovers the cluster: `cluster-info` checked with the
-//! token and the CA pins) and `kubelet-start` (the TLS bootstrap). Joining as another
-//! control-plane node (`--control-plane`) is not here yet.
+//! token and the CA pins), `control-plane-prepare`, `check-etcd`, `kubelet-start` (the TLS
+//! bootstrap), `etcd-join`, `kubelet-wait-bootstrap`, `control-plane-join` and
+//! `wait-control-plane`. The control-plane phases do nothing for a worker.
 
 use std::path::PathBuf;
 
@@ -10,10 +11,14 @@ use crate::kubeadm::config::JoinFlags;
 use crate::workflow::Runner;
 
 mod binaries;
+mod checketcd;
+mod controlplanejoin;
+mod controlplaneprepare;
 mod data;
 mod import;
 mod kubelet;
 mod preflight;
+mod waitcontrolplane;
 
 pub(crate) use data::JoinData;
 
@@ -47,27 +52,55 @@ pub struct JoinOptions {
 /// The flags every join phase takes: airadm's own.
 pub const OWN_FLAGS: &[&str] = &["bundle", "trusted-key", "signature", "rootfs", "arch"];
 
-/// join's workflow (kubeadm: `newCmdJoin`'s `joinRunner.AppendPhase` calls, as far as here).
+/// join's workflow (kubeadm: `newCmdJoin`'s `joinRunner.AppendPhase` calls), after our own.
 pub(crate) fn runner() -> Runner<JoinData> {
-    Runner::new(vec![import::phase(), binaries::phase(), preflight::phase(), kubelet::phase()])
+    Runner::new(vec![
+        import::phase(),
+        binaries::phase(),
+        preflight::phase(),
+        controlplaneprepare::phase(),
+        checketcd::phase(),
+        kubelet::phase(),
+        controlplanejoin::etcd_join_phase(),
+        kubelet::wait_phase(),
+        controlplanejoin::phase(),
+        waitcontrolplane::phase(),
+    ])
 }
 
 /// kubeadm's `joinWorkerNodeDoneMsg`.
 const WORKER_DONE: &str = "\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n";
 
+/// kubeadm's `joinControlPlaneDoneTemp`.
+fn control_plane_done(stacked_etcd: bool) -> String {
+    let etcd = if stacked_etcd { "* A new etcd member was added to the local/stacked etcd cluster." } else { "" };
+    format!(
+        "\nThis node has joined the cluster and a new control plane instance was created:\n\n\
+         * Certificate signing request was sent to apiserver and approval was received.\n\
+         * The Kubelet was informed of the new secure connection details.\n\
+         * Control plane label and taint were applied to the new node.\n\
+         * The Kubernetes control plane instances scaled up.\n{etcd}\n\n\
+         To start administering your cluster from this node, you need to run the following as a regular user:\n\n\
+         \tmkdir -p $HOME/.kube\n\
+         \tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n\
+         \tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
+         Run 'kubectl get nodes' to see this node join the cluster.\n"
+    )
+}
+
 /// Runs `airadm join` or one of its phases.
 pub async fn run(options: JoinOptions) -> anyhow::Result<()> {
     let runner = runner();
     let mut data = JoinData::new(options).await?;
-    anyhow::ensure!(
-        data.cfg.control_plane.is_none(),
-        "joining as another control-plane node (--control-plane, controlPlane in the JoinConfiguration) is not supported by airadm yet: join this node as a worker, or use kubeadm join for it"
-    );
     let filter: Vec<String> = data.options.phase.iter().cloned().collect();
     let plan = runner.plan(&filter, &data.cfg.skip_phases)?;
     runner.run(&plan, &mut data).await?;
     if filter.is_empty() {
-        data.say(vec![WORKER_DONE.to_owned()])?;
+        let done = match data.control_plane() {
+            true => control_plane_done(data.init_cfg().await?.local_etcd().is_some()),
+            false => WORKER_DONE.to_owned(),
+        };
+        data.say(vec![done])?;
     }
     if let Some(dir) = data.dry_dir.take() {
         let kept = dir.keep();

@@ -65,7 +65,11 @@ async fn remove_member(data: &ResetData, manifest: Option<&str>) -> anyhow::Resu
     let mut etcd = etcd_cluster::connect(&data.node, &data.cfg.certificates_dir, &endpoints).await?;
     match etcd_cluster::remove_member(&mut etcd, &endpoints, &local).await? {
         Removal::LastMember => tracing::info!("[etcd] This is the only remaining etcd member in the etcd cluster, skip removing it"),
-        Removal::Removed { id, left } => data.say(vec![format!("[reset] Removed etcd member {id:x} ({}); {left} left", local.peer_url)])?,
+        // kubeadm says nothing either way (klog V(1)).
+        Removal::Removed { id, left } => tracing::info!("[etcd] removed etcd member {id:x} ({}); {left} left", local.peer_url),
+        Removal::AlreadyGone => {
+            tracing::info!("[etcd] member was already removed, because no member id exists for peer {}", local.peer_url)
+        }
     }
     Ok(())
 }

@@ -62,7 +62,7 @@ fn check_expiration_prints_kubeadms_table() {
 }
 
 /// What a renewal must keep of a certificate, and its validity's length (seconds).
-fn describe(pem: &[u8]) -> (String, i64, i64) {
+pub(crate) fn describe(pem: &[u8]) -> (String, i64, i64) {
     use installer::kubeadm::certs::pki;
     let der = pki::first_certificate(pem).unwrap();
     let cert = pki::parse(&der).unwrap();

@@ -18,6 +18,7 @@ use testkit::{reference, run_fails, run_ok};
 
 use crate::{World, airadm};
 
+mod control_plane;
 mod interop;
 
 /// One test at a time runs kubelets on this host (they share its cgroups and mount points).

@@ -9,6 +9,7 @@ mod certs_cmds;
 mod config_cmds;
 mod corpus;
 mod crafted;
+mod day2_cmds;
 mod import;
 mod init;
 mod interop;
