@@ -28,8 +28,8 @@ pub(crate) async fn control_plane_components(
     let checks = wait::component_checks(&manifests, advertise)
         .map_err(|e| anyhow::anyhow!("could not parse the address and port of all control plane components: {e}"))?;
     say(checks.iter().map(|c| format!("[control-plane-check] Checking {} at {}", c.name, c.url)).collect())?;
-    let host = if advertise.contains(':') { format!("[{advertise}]") } else { advertise.to_owned() };
-    let api = kube_client_at(root, "/etc/kubernetes/admin.conf", Some(&format!("https://{host}:{port}"))).await?;
+    let server = format!("https://{}", crate::kubeadm::config::host_port(advertise, port));
+    let api = kube_client_at(root, "/etc/kubernetes/admin.conf", Some(&server)).await?;
     let mut failures = Vec::new();
     for (name, result) in wait::wait_for_components(&checks, &api, timeout, wait::POLL).await {
         match result {

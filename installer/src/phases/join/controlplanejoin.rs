@@ -15,7 +15,7 @@ use crate::kubeadm::{api, staticpod};
 use crate::phases::client::retrying;
 use crate::workflow::Phase;
 
-const LOCAL_MODE: &str = "ControlPlaneKubeletLocalMode";
+use super::kubelet::LOCAL_MODE;
 /// kubeadm's `etcdHealthyCheckInterval` and `etcdHealthyCheckRetries`.
 const HEALTHY_INTERVAL: Duration = Duration::from_secs(5);
 const HEALTHY_RETRIES: u32 = 8;

@@ -60,7 +60,8 @@ pub(super) fn wait_phase() -> Phase<JoinData> {
     })
 }
 
-const LOCAL_MODE: &str = "ControlPlaneKubeletLocalMode";
+/// The feature gate that splits the TLS bootstrap wait off `kubelet-start`.
+pub(super) const LOCAL_MODE: &str = "ControlPlaneKubeletLocalMode";
 
 async fn run(data: &mut JoinData) -> anyhow::Result<()> {
     let local_mode = data.init_cfg().await?.feature(LOCAL_MODE);
