@@ -7,6 +7,7 @@
 pub mod binaries;
 pub mod bundle_file;
 pub mod cli;
+pub mod cni;
 pub mod import;
 pub mod kubeadm;
 pub mod phases;

@@ -11,6 +11,8 @@
 #   coredns             at kubeadm's constants.CoreDNSVersion;
 #   crictl              sigs.k8s.io/cri-tools of VERSION's minor, else the nearest served;
 #   bridge host-local loopback portmap   the CNI reference plugins ($CNI_VERSION);
+#   containerd          containerd, containerd-shim-runc-v2 and ctr of containerd v2 ($CONTAINERD_VERSION):
+#                       a runtime the kubelet supports (Debian's 1.6.20 is older than any);
 #   pause               build/pause/linux/pause.c of the downloaded k8s.io/kubernetes, gcc -static;
 #   skeleton            not a binary: skeleton.json beside bin/, the zero value of each component
 #                       configuration kubeadm marshals, as Go writes it (tests/reference/skeleton/).
@@ -35,8 +37,11 @@ shift
 KUBE_COMMANDS=(kubeadm kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
 CNI_PLUGINS=(bridge host-local loopback portmap)
 CNI_VERSION=v1.7.1
+# Kubernetes 1.34 supports containerd 2.1.3+, 1.35 2.1.5+, 1.36 2.2.0+; v2.2.1 on builds without
+# replace or exclude directives.
+CONTAINERD_VERSION=v2.2.9
 COMMANDS=("${@:-kubeadm}")
-[ "${COMMANDS[*]}" = all ] && COMMANDS=("${KUBE_COMMANDS[@]}" etcd etcdctl coredns crictl "${CNI_PLUGINS[@]}" pause)
+[ "${COMMANDS[*]}" = all ] && COMMANDS=("${KUBE_COMMANDS[@]}" etcd etcdctl coredns crictl "${CNI_PLUGINS[@]}" containerd pause)
 [[ $VERSION =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || { echo "reference: version \`$VERSION\` is not vMAJOR.MINOR.PATCH of Kubernetes 1.x" >&2; exit 1; }
 MINOR=${BASH_REMATCH[1]}
 STAGING_VERSION="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
@@ -99,14 +104,14 @@ wrapper() {
   trap - EXIT
 }
 
-# build DIR PACKAGE NAME LDFLAGS: go build, unless bin/NAME was built from DIR's current sums.
+# build DIR PACKAGE NAME LDFLAGS [TAGS]: go build, unless bin/NAME was built from DIR's current sums.
 build() {
-  local dir=$1 pkg=$2 name=$3 flags=$4 sum stamp
+  local dir=$1 pkg=$2 name=$3 flags=$4 tags=${5:-} sum stamp
   sum=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
   stamp="$CACHE/bin/.$name.$sum"
   if [ -x "$CACHE/bin/$name" ] && [ -f "$stamp" ]; then return; fi
   echo "reference: building $name ($pkg) into $CACHE/bin (cached per machine)" >&2
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $flags" -o "$CACHE/bin/$name.tmp" "$pkg")
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "-s -w $flags" -o "$CACHE/bin/$name.tmp" "$pkg")
   mv "$CACHE/bin/$name.tmp" "$CACHE/bin/$name"
   rm -f "$CACHE/bin/.$name."*; touch "$stamp"
 }
@@ -167,6 +172,15 @@ for cmd in "${COMMANDS[@]}"; do
         $(printf 'github.com/containernetworking/plugins/plugins/%s ' main/bridge ipam/host-local main/loopback meta/portmap)
       build "$HERE/tools/cni-plugins-$CNI_VERSION" "github.com/containernetworking/plugins/plugins/$path" "$cmd" \
         "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_VERSION" ;;
+    containerd)
+      chosen[containerd]=$CONTAINERD_VERSION
+      module=github.com/containerd/containerd/v2
+      wrapper "$HERE/tools/containerd-$CONTAINERD_VERSION" "$module" "$CONTAINERD_VERSION" \
+        $(printf "$module/cmd/%s " containerd containerd-shim-runc-v2 ctr)
+      for name in containerd containerd-shim-runc-v2 ctr; do
+        build "$HERE/tools/containerd-$CONTAINERD_VERSION" "$module/cmd/$name" "$name" \
+          "-X $module/version.Version=$CONTAINERD_VERSION -X $module/version.Revision=airadm-reference" "no_btrfs no_devmapper no_zfs"
+      done ;;
     pause)
       stamp="$CACHE/bin/.pause.$(sha256sum "$KUBE_DIR/build/pause/linux/pause.c" | cut -c1-16)"
       if ! [ -x "$CACHE/bin/pause" ] || ! [ -f "$stamp" ]; then
@@ -185,7 +199,7 @@ for cmd in "${COMMANDS[@]}"; do
         mv "$CACHE/skeleton.json.tmp" "$CACHE/skeleton.json"
         rm -f "$CACHE/bin/.skeleton."*; touch "$stamp"
       fi ;;
-    *) echo "reference: unknown command \`$cmd\`: use ${KUBE_COMMANDS[*]} etcd etcdctl coredns crictl ${CNI_PLUGINS[*]} pause skeleton, or all" >&2; exit 1 ;;
+    *) echo "reference: unknown command \`$cmd\`: use ${KUBE_COMMANDS[*]} etcd etcdctl coredns crictl ${CNI_PLUGINS[*]} containerd pause skeleton, or all" >&2; exit 1 ;;
   esac
 done
 # What the tests read: kubeadm's versions and the ones built (the proxy's nearest).

@@ -2,6 +2,7 @@
 
 pub(crate) mod bundle;
 pub(crate) mod client;
+pub(crate) mod cni;
 pub(crate) mod host;
 pub mod init;
 pub mod join;

@@ -15,6 +15,7 @@ mod addons;
 mod binaries;
 mod bootstraptoken;
 mod certs;
+mod cni;
 mod controlplane;
 mod data;
 mod etcd;
@@ -54,6 +55,7 @@ pub(crate) fn runner() -> Runner<InitData> {
         bootstraptoken::phase(),
         kubeletfinalize::phase(),
         addons::phase(),
+        cni::phase(),
         showjoincommand::phase(),
     ])
 }

@@ -12,6 +12,7 @@ use crate::workflow::Runner;
 
 mod binaries;
 mod checketcd;
+mod cni;
 mod controlplanejoin;
 mod controlplaneprepare;
 mod data;
@@ -65,6 +66,7 @@ pub(crate) fn runner() -> Runner<JoinData> {
         kubelet::wait_phase(),
         controlplanejoin::phase(),
         waitcontrolplane::phase(),
+        cni::phase(),
     ])
 }
 

@@ -8,7 +8,7 @@ use super::ResetData;
 use super::data::warn;
 use crate::kubeadm::reset::{self, KUBECONFIG_FILES, KUBELET_DIR, go_list};
 use crate::kubeadm::{files::Root, initsystem};
-use crate::runtime;
+use crate::{cni, runtime};
 use crate::workflow::Phase;
 
 /// kubeadm's `RemoveContainerRetry`.
@@ -65,6 +65,35 @@ async fn run(data: &mut ResetData) -> anyhow::Result<()> {
     for file in KUBECONFIG_FILES {
         if let Err(e) = data.node.remove(file) {
             warn(&format!("[reset] Failed to remove file: {file:?} [{e}]"))?;
+        }
+    }
+    remove_default_network(data)
+}
+
+/// airadm's own default pod network (the `cni` phase of init and join), which kubeadm's reset
+/// would leave as any network's: once the pods are gone, its conflist, host-local's leases and,
+/// on this machine (not under `--rootfs`), the bridge. Another network's files are left alone.
+fn remove_default_network(data: &ResetData) -> anyhow::Result<()> {
+    if !data.node.exists(cni::CONFLIST) {
+        return Ok(());
+    }
+    let leases = format!("/var/lib/cni/networks/{}", cni::NETWORK);
+    data.say(vec![format!("[reset] Deleting airadm's default pod network: {}, {leases:?} and the bridge {}", go_list(&[cni::CONFLIST]), cni::BRIDGE)])?;
+    if let Err(e) = data.node.remove(cni::CONFLIST) {
+        warn(&format!("[reset] Failed to remove file: {:?} [{e}]", cni::CONFLIST))?;
+    }
+    if let Err(e) = data.node.clean_dir(&leases).and_then(|_| data.node.remove_empty_dir(&leases)) {
+        warn(&format!("[reset] Failed to delete {leases:?}: {e}"))?;
+    }
+    if data.node.dir() == Path::new("/") {
+        let shown = std::process::Command::new("ip").args(["link", "show", cni::BRIDGE]).output();
+        if shown.is_ok_and(|o| o.status.success()) {
+            let deleted = std::process::Command::new("ip").args(["link", "delete", cni::BRIDGE]).output();
+            match deleted {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => warn(&format!("[reset] Failed to delete the bridge {}: {}", cni::BRIDGE, String::from_utf8_lossy(&out.stderr).trim()))?,
+                Err(e) => warn(&format!("[reset] Failed to delete the bridge {}: `ip`: {e}", cni::BRIDGE))?,
+            }
         }
     }
     Ok(())

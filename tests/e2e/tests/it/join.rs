@@ -22,7 +22,7 @@ mod control_plane;
 mod interop;
 
 /// One test at a time runs kubelets on this host (they share its cgroups and mount points).
-static KUBELET_HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static KUBELET_HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const VERSION: &str = "v1.34.4";
 const ADDRESS: &str = "10.77.0.20";

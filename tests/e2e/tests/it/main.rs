@@ -6,6 +6,7 @@ mod api_phases;
 mod apply;
 mod binaries;
 mod certs_cmds;
+mod cluster;
 mod config_cmds;
 mod corpus;
 mod crafted;
