@@ -70,11 +70,11 @@ impl Unit {
     /// The shell command systemd's unit amounts to, once the unit and the config exist.
     fn script(&self) -> Option<String> {
         let unit_file = self.etc.join(UNIT.trim_start_matches("/etc/"));
-        let mut files = vec![std::fs::read_to_string(&unit_file).ok()?];
+        let mut files = vec![fs_err::read_to_string(&unit_file).ok()?];
         let drop_ins = unit_file.with_extension("service.d");
         let mut names: Vec<PathBuf> = std::fs::read_dir(&drop_ins).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
         names.sort();
-        files.extend(names.iter().filter(|p| p.extension().is_some_and(|e| e == "conf")).filter_map(|p| std::fs::read_to_string(p).ok()));
+        files.extend(names.iter().filter(|p| p.extension().is_some_and(|e| e == "conf")).filter_map(|p| fs_err::read_to_string(p).ok()));
         self.watched()[0]?;
         Some(systemd_script(&files))
     }

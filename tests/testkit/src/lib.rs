@@ -4,6 +4,7 @@
 //! A missing tool fails the test with the Debian package to install; nothing is skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
 
+pub mod cluster;
 pub mod containerd;
 pub mod controlplane;
 pub mod docker;

@@ -197,14 +197,16 @@ impl Node {
     fn cgroups(&self, make: bool) {
         let root = Path::new("/sys/fs/cgroup");
         for hierarchy in fs_err::read_dir(root).unwrap().filter_map(Result::ok).map(|e| e.path()) {
-            if !hierarchy.join("cgroup.procs").exists() || hierarchy.ends_with("unified") {
+            // The cgroup2 hierarchy beside v1 ("unified") gets the node's cgroups from runc; it is
+            // not one the kubelet needs made.
+            if !hierarchy.join("cgroup.procs").exists() || (make && hierarchy.ends_with("unified")) {
                 continue;
             }
             let own = hierarchy.join(self.cgroup_root().trim_start_matches('/'));
             if make {
                 fs_err::create_dir_all(&own).unwrap();
                 for file in ["cpuset.cpus", "cpuset.mems"] {
-                    if let Ok(value) = std::fs::read_to_string(hierarchy.join(file)) {
+                    if let Ok(value) = fs_err::read_to_string(hierarchy.join(file)) {
                         fs_err::write(own.join(file), value.trim()).unwrap();
                     }
                 }
@@ -279,7 +281,7 @@ impl Node {
         crate::walk(&own)
             .into_iter()
             .filter(|p| p.file_name().is_some_and(|n| n == "cgroup.procs"))
-            .flat_map(|p| std::fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| l.parse().ok()).collect::<Vec<u32>>())
+            .flat_map(|p| fs_err::read_to_string(p).unwrap_or_default().lines().filter_map(|l| l.parse().ok()).collect::<Vec<u32>>())
             .collect()
     }
 
@@ -304,7 +306,7 @@ pub(crate) fn enter(holder: u32, program: impl AsRef<OsStr>) -> Command {
 
 /// The last `lines` lines of a file (or why there are none).
 pub fn tail(path: &Path, lines: usize) -> String {
-    match std::fs::read_to_string(path) {
+    match fs_err::read_to_string(path) {
         Ok(text) => text.lines().rev().take(lines).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
         Err(e) => format!("({}: {e})", path.display()),
     }

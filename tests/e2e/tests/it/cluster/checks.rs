@@ -3,87 +3,31 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use testkit::cluster::{self, USER_CONFLIST, kubectl};
 use testkit::node::{Node, PRIVATE_DIRS};
 use testkit::{run_ok, workspace_bin};
 
-use super::setup::{Bundle, WEB_IMAGE, WEB_PAGE, kubectl};
+use super::setup::{Bundle, WEB_IMAGE, WEB_PAGE};
 
-/// kubeadm's packaged unit and drop-in (kubernetes/release, `kubelet.service` and
-/// `10-kubeadm.conf`), installed by hand as a kubeadm user without packages would.
-const KUBELET_UNIT: &str = "[Unit]\nDescription=kubelet: The Kubernetes Node Agent\nDocumentation=https://kubernetes.io/docs/\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nExecStart=/usr/local/bin/kubelet\nRestart=always\nStartLimitInterval=0\nRestartSec=10\n\n[Install]\nWantedBy=multi-user.target\n";
-const KUBEADM_DROP_IN: &str = "[Service]\nEnvironment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"\nEnvironment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\nEnvironmentFile=-/etc/default/kubelet\nExecStart=\nExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS\n";
-
-/// The kubeadm-joined node's own network: the CNI project's bridge example for its pod CIDR.
-const USER_CONFLIST: &str = "/etc/cni/net.d/10-bridge.conflist";
-const USER_NETWORK: &str = r#"{"cniVersion": "1.0.0", "name": "bridge", "plugins": [{"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "ipam": {"type": "host-local", "ranges": [[{"subnet": "CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}}, {"type": "portmap", "capabilities": {"portMappings": true}}]}"#;
-
-/// The fourth node, kubeadm's way: the bundle's images imported with `ctr`, the binaries and the
-/// unit put in place by hand, real `kubeadm join` with the printed worker command's discovery
-/// arguments, and a bridge network of the user's own (kubeadm installs none).
-pub fn kubeadm_join(node: &Node, bin: &Path, bundle: &Bundle, dir: &Path, worker: &[String]) {
-    let images = dir.join("kubeadm-images");
-    fs_err::create_dir_all(&images).unwrap();
-    run_ok(Command::new("sh").arg("-c").arg(format!(
-        "zstd -dc {} | tar -x -C {} oci && tar -C {}/oci -cf {}/images.tar .",
-        bundle.file.display(),
-        images.display(),
-        images.display(),
-        images.display()
-    )));
-    run_ok(node.command("ctr").args(["-n", "k8s.io", "images", "import"]).arg(images.join("images.tar")));
-    for name in ["kubelet", "kubeadm", "kubectl", "crictl"] {
-        fs_err::copy(bin.join(name), node.host_path(&format!("/usr/local/bin/{name}"))).unwrap();
-    }
-    for name in ["bridge", "host-local", "loopback", "portmap"] {
-        fs_err::copy(bin.join(name), node.host_path(&format!("/opt/cni/bin/{name}"))).unwrap();
-    }
-    node.write("/etc/systemd/system/kubelet.service", KUBELET_UNIT);
-    node.write("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROP_IN);
+/// The fourth node, kubeadm's way (`testkit::cluster::install_by_hand`: the bundle extracted,
+/// its images imported with `ctr`, binaries and unit by hand), then real `kubeadm join` with the
+/// printed worker command's discovery arguments.
+pub fn kubeadm_join(node: &Node, bundle: &Bundle, dir: &Path, worker: &[String]) {
+    cluster::install_by_hand(node, &bundle.file, &dir.join("kubeadm-way"));
     let discovery: Vec<&String> = worker[2..].iter().take_while(|w| *w != "--bundle").collect();
     let out = run_ok(node.command("/usr/local/bin/kubeadm").arg("join").args(discovery));
     assert!(out.contains("This node has joined the cluster"), "{out}");
 }
 
-/// Once every Node has its pod CIDR: each node routes every other node's pod CIDR through that
-/// node (one L2 network; what flannel's host-gw or the datacenter's routers would do), and the
-/// kubeadm-joined node, which has no airadm, gets the same bridge network written by hand.
+/// Once every Node has its pod CIDR, the routes between them; the kubeadm-joined node, which
+/// has no airadm, gets its user's own bridge network.
 pub fn route_pod_cidrs(nodes: &[Node], bin: &Path) {
-    let query = ["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR}{\"\\n\"}{end}"];
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let cidrs = loop {
-        let out = run_ok(kubectl(&nodes[0], bin, &query));
-        let cidrs: Vec<(String, String)> =
-            out.lines().filter_map(|l| l.split_once(' ')).filter(|(_, c)| !c.is_empty()).map(|(n, c)| (n.into(), c.into())).collect();
-        if cidrs.len() == nodes.len() {
-            break cidrs;
-        }
-        assert!(Instant::now() < deadline, "not every node has a pod CIDR: {out}");
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    for node in nodes {
-        for (other, cidr) in cidrs.iter().filter(|(n, _)| *n != node.name) {
-            let via = nodes.iter().find(|n| n.name == *other).unwrap();
-            node.route(cidr, &via.address);
-        }
-    }
+    let cidrs = cluster::pod_cidrs(&nodes[0], bin, nodes.len(), Duration::from_secs(120));
+    cluster::route_pod_cidrs(nodes, &cidrs);
     let (_, own) = cidrs.iter().find(|(n, _)| *n == nodes[3].name).unwrap();
-    nodes[3].write(USER_CONFLIST, &USER_NETWORK.replace("CIDR", own));
-}
-
-/// Waits until `count` Nodes are Ready; how long that took.
-pub fn wait_ready(node: &Node, bin: &Path, count: usize, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    let query = ["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"];
-    loop {
-        let out = run_ok(kubectl(node, bin, &query));
-        if out.lines().filter(|l| l.ends_with("=True")).count() == count {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < timeout, "not {count} nodes Ready after {timeout:?}: {out}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    nodes[3].write(USER_CONFLIST, &cluster::user_network(own));
 }
 
 /// etcd, asked on node-1 with kubeadm's healthcheck client: two members, both voting, both healthy.
@@ -179,8 +123,9 @@ impl HostState {
         Self { links, host_paths }
     }
 
-    /// The same interfaces and host paths as `before`, and nothing of the nodes in `dir` mounted,
-    /// no namespace or cgroup of theirs, no process running from the workspace's airadm or kubelet.
+    /// The same interfaces and host paths as `before`, nothing of the nodes in `dir` mounted, and
+    /// no network namespace or cgroup named as theirs (`nodes`: each node's namespace name, which
+    /// is also its cgroups').
     pub fn assert_same(&self, before: &Self, dir: &Path, nodes: &[String]) {
         assert_eq!(self, before, "the host changed");
         let mounts = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
@@ -189,8 +134,8 @@ impl HostState {
         let netns = run_ok(Command::new("ip").args(["netns", "list"]));
         let cgroups = run_ok(Command::new("find").args(["/sys/fs/cgroup", "-maxdepth", "2", "-name", "airadm-*"]));
         for node in nodes {
-            assert!(!netns.contains(&format!("-{node}")), "{node}'s network namespace is left: {netns}");
-            assert!(!cgroups.contains(&format!("-{node}")), "{node}'s cgroups are left: {cgroups}");
+            assert!(!netns.lines().any(|l| l.split_whitespace().next() == Some(node)), "{node}'s network namespace is left: {netns}");
+            assert!(!cgroups.lines().any(|l| l.ends_with(&format!("/{node}"))), "{node}'s cgroups are left: {cgroups}");
         }
     }
 }

@@ -22,13 +22,13 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use testkit::cluster::{self, kubectl};
 use testkit::node::{Network, Node};
 use testkit::{run_ok, workspace_bin};
 
-use setup::{Bundle, kubectl};
+use setup::Bundle;
 
 pub const VERSION: &str = "v1.34.4";
-pub const POD_SUBNET: &str = "10.244.0.0/16";
 const COMMANDS: &[&str] = &["kubectl", "kubeadm", "kubelet", "crictl", "etcdctl", "containerd", "bridge", "host-local", "loopback", "portmap"];
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -49,7 +49,7 @@ fn a_cluster_from_one_signed_bundle_with_no_network() {
         }
         std::panic::resume_unwind(panic);
     }
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let names: Vec<String> = nodes.iter().map(|n| n.cgroup_root().trim_start_matches('/').to_owned()).collect();
     drop(nodes);
     drop(network);
     checks::HostState::now().assert_same(&before, dir.path(), &names);
@@ -58,7 +58,7 @@ fn a_cluster_from_one_signed_bundle_with_no_network() {
 fn scenario(nodes: &mut [Node], bin: &Path, bundle: &Bundle, dir: &Path) {
     let start = Instant::now();
     let config = dir.join("init.yaml");
-    fs_err::write(&config, setup::init_config(&nodes[0])).unwrap();
+    fs_err::write(&config, cluster::init_config(&nodes[0], VERSION)).unwrap();
     let init = airadm(&nodes[0], bundle, &["init", "--upload-certs", "--config", &config.display().to_string()]);
     let init_took = start.elapsed();
     for phase in ["[import]", "[binaries]", "[preflight]", "[certs]", "[kubeconfig]", "[etcd]", "[control-plane]", "[kubelet-start]"] {
@@ -66,7 +66,7 @@ fn scenario(nodes: &mut [Node], bin: &Path, bundle: &Bundle, dir: &Path) {
     }
     assert!(init.contains("[cni] Writing the bridge network for pod CIDRs 10.244."), "{init}");
     run_ok(kubectl(&nodes[0], bin, &["get", "nodes"]));
-    let (control_plane, worker) = setup::join_commands(&init);
+    let (control_plane, worker) = cluster::join_commands(&init, "airadm");
 
     let joins = Instant::now();
     let joined = airadm_words(&nodes[1], bundle, &worker);
@@ -74,17 +74,23 @@ fn scenario(nodes: &mut [Node], bin: &Path, bundle: &Bundle, dir: &Path) {
     let joined = airadm_words(&nodes[2], bundle, &control_plane);
     assert!(joined.contains("a new control plane instance was created"), "{joined}");
     let joins_took = joins.elapsed();
-    checks::kubeadm_join(&nodes[3], bin, bundle, dir, &worker);
+    checks::kubeadm_join(&nodes[3], bundle, dir, &worker);
 
     checks::route_pod_cidrs(nodes, bin);
-    let ready = checks::wait_ready(&nodes[0], bin, 4, READY_TIMEOUT);
-    println!(
+    let ready = cluster::wait_ready(&nodes[0], bin, 4, READY_TIMEOUT);
+    report(&format!(
         "cluster: bundle to 4 nodes Ready in {:?} (init {init_took:?}, two airadm joins {joins_took:?}, Ready {ready:?} after the last join)",
         start.elapsed()
-    );
+    ));
     checks::etcd_has_two_voting_members(&nodes[0], bin);
     checks::workloads(nodes, bin);
     checks::reset_leaves_nothing(nodes, bin);
+}
+
+/// A figure for the test's output (`--nocapture`; tests/cluster.sh shows it).
+#[allow(clippy::print_stdout)]
+fn report(line: &str) {
+    println!("{line}");
 }
 
 /// `airadm ARGS… --bundle B --trusted-key K` on `node`, which must succeed; its stdout.

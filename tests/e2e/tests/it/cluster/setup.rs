@@ -3,14 +3,13 @@
 //! starts), the nodes with their runtime and init system, and the config a user would pass.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use testkit::image::{Layer, TestImage};
 use testkit::node::{Network, Node};
 use testkit::releases::ReleaseServer;
 use testkit::{run_ok, workspace_bin};
 
-use super::{POD_SUBNET, VERSION};
+use super::VERSION;
 use crate::World;
 
 /// The workload image `airbundle build --extra-image` adds: busybox serving `/www` on 8080.
@@ -59,63 +58,4 @@ pub fn node(network: &Network, n: u8, dir: &Path, bin: &Path, bundle: &Bundle) -
     node.write("/etc/default/kubelet", &format!("KUBELET_EXTRA_ARGS=--cgroup-root={}\n", node.cgroup_root()));
     node.start_kubelet();
     node
-}
-
-/// The config of the first node: kubeadm's documents a user writes for this machine. The
-/// kubelet runs on cgroup v1 with the cgroupfs driver, and kube-proxy leaves the conntrack
-/// sysctls a network namespace may not set alone.
-pub fn init_config(node: &Node) -> String {
-    format!(
-        r#"apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-localAPIEndpoint:
-  advertiseAddress: {address}
-nodeRegistration:
-  name: {name}
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {VERSION}
-controlPlaneEndpoint: {address}:6443
-networking:
-  podSubnet: {POD_SUBNET}
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-cgroupDriver: cgroupfs
-failCgroupV1: false
-failSwapOn: false
-evictionHard:
-  nodefs.available: "1%"
-  imagefs.available: "1%"
-  memory.available: "100Mi"
----
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-conntrack:
-  maxPerCore: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-"#,
-        address = node.address,
-        name = node.name,
-    )
-}
-
-/// The join commands init printed: (control plane, worker), each as its words.
-pub fn join_commands(init_stdout: &str) -> (Vec<String>, Vec<String>) {
-    let text = init_stdout.replace("\\\n", " ");
-    let mut commands = text.lines().map(str::trim).filter(|l| l.starts_with("airadm join ")).map(|l| {
-        l.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
-    });
-    let first = commands.next().expect("init printed no join command");
-    let second = commands.next().expect("init printed one join command only");
-    if first.iter().any(|w| w == "--control-plane") { (first, second) } else { (second, first) }
-}
-
-/// `kubectl --kubeconfig /etc/kubernetes/admin.conf ARGS…` on `node`.
-pub fn kubectl(node: &Node, bin: &Path, args: &[&str]) -> Command {
-    let mut cmd = node.command(bin.join("kubectl"));
-    cmd.args(["--kubeconfig", "/etc/kubernetes/admin.conf"]).args(args);
-    cmd
 }
