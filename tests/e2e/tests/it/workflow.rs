@@ -10,7 +10,7 @@ use testkit::run_ok;
 use crate::airadm;
 
 /// airadm's own phases, absent from kubeadm's tree.
-const OURS: &[&str] = &["import", "binaries"];
+const OURS: &[&str] = &["import", "binaries", "cni"];
 /// airadm's own flags, taken by every phase.
 const OWN_FLAGS: &[&str] = &["bundle", "trusted-key", "signature", "rootfs", "arch", "log-level"];
 
@@ -116,7 +116,7 @@ fn shell_completion_knows_the_phases() {
         airadm_bin.display()
     );
     let out = run_ok(Command::new("bash").arg("-c").arg(&script));
-    assert_eq!(out, "certs\ncontrol-plane\n");
+    assert_eq!(out, "certs\ncontrol-plane\ncni\n");
     let zsh = run_ok(airadm().args(["completion", "zsh"]));
     assert!(zsh.starts_with("#compdef airadm\n") && zsh.contains("kubelet-start"), "{}", &zsh[..200.min(zsh.len())]);
 }
