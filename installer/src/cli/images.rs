@@ -44,10 +44,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         writeln!(out, "{:<56} {:<71} {:>10}  {}", image.name, image.digest.to_string(), HumanBytes(image.size).to_string(), image.status)?;
     }
     if let Some(advice) = &report.sandbox {
-        let configured = match &advice.configured {
-            Some(image) => format!("is {image}"),
-            None => "is not set (its built-in default applies)".to_owned(),
-        };
+        let configured = advice.configured_words();
         writeln!(
             out,
             "\nwarning: {}'s sandbox image {configured}, the bundle's is {}: the first pod would try to pull it.\nTo fix it, {}",

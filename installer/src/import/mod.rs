@@ -175,6 +175,9 @@ pub struct SandboxAdvice {
     pub runtime: &'static str,
     /// What it is configured with, when known.
     pub configured: Option<String>,
+    /// Whether the runtime says what it is configured with (containerd from 2.1 on does not:
+    /// its CRI status leaves the image config out), so that `configured: None` means "not set".
+    pub reported: bool,
     /// The bundle's pause image.
     pub bundle: String,
     /// What to do, possibly followed by a config drop-in.
@@ -189,7 +192,18 @@ pub(crate) fn sandbox_advice(
     fix: impl FnOnce(&str) -> String,
 ) -> Option<SandboxAdvice> {
     let bundle = manifest.images.iter().find(|i| i.component == "pause")?.name.clone();
-    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice { runtime, configured, fix: fix(&bundle), bundle })
+    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice { runtime, configured, reported: true, fix: fix(&bundle), bundle })
+}
+
+impl SandboxAdvice {
+    /// What the runtime's sandbox image is, in words: `is IMAGE`, `is not set …`, or unknown.
+    pub fn configured_words(&self) -> String {
+        match (&self.configured, self.reported) {
+            (Some(image), _) => format!("is {image}"),
+            (None, true) => "is not set (its built-in default applies)".to_owned(),
+            (None, false) => "is not reported over CRI (make sure it is the bundle's)".to_owned(),
+        }
+    }
 }
 
 /// The bundle's drop-in `path`, with how to install it.

@@ -100,9 +100,9 @@ pub(crate) async fn import_phase(opened: &OpenBundle, cri_socket: &str, dry_run:
     let mut lines: Vec<String> = report.images.iter().map(|i| format!("[import] {} {} ({})", i.name, i.digest, i.status)).collect();
     if let Some(advice) = report.sandbox {
         lines.push(format!(
-            "[import] WARNING: {}'s sandbox image is {}, the bundle's is {}: the first pod would try to pull it. To fix it, {}",
+            "[import] WARNING: {}'s sandbox image {}, the bundle's is {}: the first pod would try to pull it. To fix it, {}",
             advice.runtime,
-            advice.configured.as_deref().unwrap_or("not set"),
+            advice.configured_words(),
             advice.bundle,
             advice.fix
         ));

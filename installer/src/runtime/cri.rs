@@ -153,6 +153,12 @@ fn reported_config(info: &std::collections::HashMap<String, String>) -> Result<O
     info.get("config").map(|c| serde_json::from_str(c)).transpose().map_err(|source| CriError::Config { source })
 }
 
+/// Whether a runtime's reported config says its sandbox image at all (containerd 1.x and 2.0
+/// do; from 2.1 the CRI status gives only the runtime config).
+pub fn reports_sandbox_image(config: &serde_json::Value) -> bool {
+    config.get("sandboxImage").is_some() || config.get("pinnedImages").is_some()
+}
+
 /// The sandbox (pause) image in a runtime's reported config (containerd 1.x `sandboxImage`,
 /// containerd 2.x `pinnedImages.sandbox`).
 pub fn sandbox_image(config: &serde_json::Value) -> Option<String> {
@@ -217,6 +223,8 @@ mod tests {
         assert_eq!(super::snapshotter(&v1).as_deref(), Some("native"));
         let v2 = json!({"pinnedImages": {"sandbox": "registry.k8s.io/pause:3.9"}, "snapshotter": "overlayfs"});
         assert_eq!(super::sandbox_image(&v2).as_deref(), Some("registry.k8s.io/pause:3.9"));
+        assert!(super::reports_sandbox_image(&v1) && super::reports_sandbox_image(&v2));
+        assert!(!super::reports_sandbox_image(&json!({"containerdRootDir": "/var/lib/containerd", "cni": {}})));
         assert_eq!(super::snapshotter(&v2).as_deref(), Some("overlayfs"));
         assert_eq!(super::snapshotter(&json!({"containerd": {"snapshotter": ""}})), None);
     }

@@ -10,7 +10,7 @@
 //!
 //! The clock starts with the bundle on disk and stops when both Nodes are Ready. Every line
 //! init prints is timestamped, so the time goes to the phase whose `[tag]` it carries; the peak
-//! RSS of airadm and kubeadm (and of `ctr import`) comes from `/usr/bin/time`.
+//! RSS is each tool's own (`VmHWM`).
 //!
 //! Usage: bench-cluster AIRBUNDLE AIRADM ROUNDS
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -147,35 +147,48 @@ fn user_network(nodes: &[Node], bin: &Path, i: usize) {
     nodes[i].write(USER_CONFLIST, &cluster::user_network(cidr));
 }
 
-/// Runs `cmd` under `/usr/bin/time`, timestamping each line it prints: its stdout, and the
-/// time from each `[tag]`'s first line to the next tag's.
-fn timed(cmd: Command, dir: &Path, name: &str, rss: &mut Vec<(String, u64)>) -> (String, Vec<(String, Duration)>) {
-    let rss_file = dir.join(format!("{}.rss", name.replace(' ', "-")));
-    let mut wrapped = Command::new("/usr/bin/time");
-    wrapped.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(cmd.get_program()).args(cmd.get_args());
+/// Runs `cmd` (`nsenter`, which execs the tool: its pid is the tool's), timestamping each line
+/// it prints: its stdout, and per `[tag]` the time up to each of its lines from the line before
+/// (a phase prints when it is done, or as it goes). The tool's own peak RSS is its `VmHWM`,
+/// sampled every 20 ms (the programs it runs, such as `kubelet --version`, are not counted).
+fn timed(mut cmd: Command, _dir: &Path, name: &str, rss: &mut Vec<(String, u64)>) -> (String, Vec<(String, Duration)>) {
     let start = Instant::now();
-    let mut child = wrapped.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let status = fs_err::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    });
     let stderr = child.stderr.take().unwrap();
     let errors = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let (mut out, mut marks) = (String::new(), Vec::<(String, Duration)>::new());
+    let (mut out, mut phases) = (String::new(), Vec::<(String, Duration)>::new());
+    let mut last = Duration::ZERO;
     for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        let now = start.elapsed();
         let tag = line.strip_prefix('[').and_then(|l| l.split_once(']')).map(|(t, _)| t.to_owned());
-        if let Some(tag) = tag.filter(|t| marks.last().is_none_or(|(last, _)| last != t)) {
-            marks.push((tag, start.elapsed()));
+        let tag = tag.filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        match (tag, phases.last_mut()) {
+            (Some(tag), Some((previous, took))) if *previous == tag => *took += now - last,
+            (Some(tag), _) => phases.push((tag, now - last)),
+            (None, Some((_, took))) => *took += now - last,
+            (None, None) => {}
         }
+        last = now;
         out += &line;
         out.push('\n');
     }
     let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(status.success(), "{name} failed: {}\n{out}", errors.join().unwrap());
-    let end = start.elapsed();
-    let mut phases = Vec::new();
-    for (i, (tag, at)) in marks.iter().enumerate() {
-        let next = marks.get(i + 1).map_or(end, |(_, t)| *t);
-        phases.push((tag.clone(), next - *at));
-    }
-    let kib = fs_err::read_to_string(&rss_file).unwrap().lines().last().unwrap_or("0").trim().parse().unwrap_or(0);
-    rss.push((name.to_owned(), kib));
+    rss.push((name.to_owned(), sampler.join().unwrap()));
     (out, phases)
 }
 
@@ -209,7 +222,7 @@ fn report(runs: &[(&str, Run)], bundle: &Path) {
     for path in ["airadm", "kubeadm"] {
         let run = &runs.iter().find(|(p, _)| *p == path).unwrap().1;
         let phases: Vec<String> = run.phases.iter().map(|(t, d)| format!("{t} {:.1} s", d.as_secs_f64())).collect();
-        println!("{path} init, first round, by output tag: {}", phases.join(" · "));
+        println!("{path} init, first round, by output tag (time up to each tag's lines): {}", phases.join(" · "));
     }
 }
 
