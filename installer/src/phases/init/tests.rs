@@ -32,6 +32,7 @@ fn the_tree_is_ours_then_kubeadms_in_order() {
             "bootstrap-token",
             "kubelet-finalize",
             "addon",
+            "cni",
             "show-join-command"
         ]
     );
