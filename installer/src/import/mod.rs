@@ -192,7 +192,13 @@ pub(crate) fn sandbox_advice(
     fix: impl FnOnce(&str) -> String,
 ) -> Option<SandboxAdvice> {
     let bundle = manifest.images.iter().find(|i| i.component == "pause")?.name.clone();
-    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice { runtime, configured, reported: true, fix: fix(&bundle), bundle })
+    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice {
+        runtime,
+        configured,
+        reported: true,
+        fix: fix(&bundle),
+        bundle,
+    })
 }
 
 impl SandboxAdvice {

@@ -103,7 +103,12 @@ pub fn route_pod_cidrs(nodes: &[Node], cidrs: &[(String, String)]) {
 /// Waits until `count` Nodes are Ready; how long that took.
 pub fn wait_ready(admin: &Node, bin: &Path, count: usize, timeout: Duration) -> Duration {
     let start = Instant::now();
-    let query = ["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"];
+    let query = [
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ];
     loop {
         let out = kubectl(admin, bin, &query).output().expect("kubectl");
         let out = String::from_utf8_lossy(&out.stdout);

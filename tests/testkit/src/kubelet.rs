@@ -40,7 +40,8 @@ impl Node {
     /// Plays the init system for this node's kubelet from now on (logs: `log/kubelet.log`).
     pub fn start_kubelet(&mut self) {
         let stop = Arc::new(AtomicBool::new(false));
-        let unit = Unit { holder: self.holder_pid(), etc: self.dir.join("overlay/etc/upper"), kubelet_dir: self.host_path("/var/lib/kubelet/x") };
+        let unit =
+            Unit { holder: self.holder_pid(), etc: self.dir.join("overlay/etc/upper"), kubelet_dir: self.host_path("/var/lib/kubelet/x") };
         let log = self.dir.join("log/kubelet.log");
         let flag = stop.clone();
         let thread = std::thread::spawn(move || supervise(&unit, &log, &flag));
@@ -72,7 +73,8 @@ impl Unit {
         let unit_file = self.etc.join(UNIT.trim_start_matches("/etc/"));
         let mut files = vec![fs_err::read_to_string(&unit_file).ok()?];
         let drop_ins = unit_file.with_extension("service.d");
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&drop_ins).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+        let mut names: Vec<PathBuf> =
+            std::fs::read_dir(&drop_ins).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
         names.sort();
         files.extend(names.iter().filter(|p| p.extension().is_some_and(|e| e == "conf")).filter_map(|p| fs_err::read_to_string(p).ok()));
         self.watched()[0]?;
@@ -111,7 +113,10 @@ fn supervise(unit: &Unit, log: &Path, stop: &AtomicBool) {
             if exited || changed {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                append(log, &format!("harness: kubelet {} ({status:?}); starting it again\n", if changed { "config changed" } else { "exited" }));
+                append(
+                    log,
+                    &format!("harness: kubelet {} ({status:?}); starting it again\n", if changed { "config changed" } else { "exited" }),
+                );
                 running = None;
                 next_start = std::time::Instant::now() + if changed { Duration::ZERO } else { RESTART_AFTER };
             }

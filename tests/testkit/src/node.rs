@@ -92,7 +92,20 @@ impl Node {
         let netns = format!("{}-{name}", network.prefix);
         run_ok(Command::new("ip").args(["netns", "add", &netns]));
         let peer = format!("v-{name}");
-        run_ok(Command::new("ip").args(["-n", &network.hub, "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns", &netns]));
+        run_ok(Command::new("ip").args([
+            "-n",
+            &network.hub,
+            "link",
+            "add",
+            &peer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &netns,
+        ]));
         run_ok(Command::new("ip").args(["-n", &network.hub, "link", "set", &peer, "master", "br0", "up"]));
         for args in [
             &["link", "set", "lo", "up"][..],
@@ -125,7 +138,8 @@ impl Node {
             let (upper, work) = (dir.join(format!("overlay/{key}/upper")), dir.join(format!("overlay/{key}/work")));
             fs_err::create_dir_all(&upper).unwrap();
             fs_err::create_dir_all(&work).unwrap();
-            script += &format!("mount -t overlay overlay -o lowerdir={top},upperdir={},workdir={} {top}\n", upper.display(), work.display());
+            script +=
+                &format!("mount -t overlay overlay -o lowerdir={top},upperdir={},workdir={} {top}\n", upper.display(), work.display());
         }
         for private in PRIVATE_DIRS {
             let own = dir.join("fs").join(private.trim_start_matches('/'));
@@ -145,7 +159,10 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !dir.join("ready").exists() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("node {name}'s mounts failed ({status}): {}", fs_err::read_to_string(dir.join("log/holder.log")).unwrap_or_default());
+                panic!(
+                    "node {name}'s mounts failed ({status}): {}",
+                    fs_err::read_to_string(dir.join("log/holder.log")).unwrap_or_default()
+                );
             }
             assert!(Instant::now() < deadline, "node {name}'s namespace holder did not get ready");
             std::thread::sleep(Duration::from_millis(20));
@@ -181,7 +198,12 @@ impl Node {
 
     /// Writes node file `path` (through the node's own view of its filesystem).
     pub fn write(&self, path: &str, text: &str) {
-        let mut child = self.command("sh").args(["-c", &format!("mkdir -p \"$(dirname {path})\" && cat > {path}")]).stdin(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command("sh")
+            .args(["-c", &format!("mkdir -p \"$(dirname {path})\" && cat > {path}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
         drop(child.stdin.take());
         assert!(child.wait().unwrap().success(), "writing {path} on node {}", self.name);

@@ -7,7 +7,9 @@ use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {
     Phase::new("cni", "Write the node's default pod network: the bundle's bridge CNI plugins for its pod CIDRs")
-        .example("  # Writes /etc/cni/net.d/10-airadm.conflist once the node has its pod CIDRs\n  airadm init phase cni --config config.yaml")
+        .example(
+            "  # Writes /etc/cni/net.d/10-airadm.conflist once the node has its pod CIDRs\n  airadm init phase cni --config config.yaml",
+        )
         .inherit(&["config", "dry-run", "pod-network-cidr"])
         .run(|data: &mut InitData| Box::pin(run(data)))
 }

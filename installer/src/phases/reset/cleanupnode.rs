@@ -8,8 +8,8 @@ use super::ResetData;
 use super::data::warn;
 use crate::kubeadm::reset::{self, KUBECONFIG_FILES, KUBELET_DIR, go_list};
 use crate::kubeadm::{files::Root, initsystem};
-use crate::{cni, runtime};
 use crate::workflow::Phase;
+use crate::{cni, runtime};
 
 /// kubeadm's `RemoveContainerRetry`.
 const REMOVE_RETRIES: usize = 5;
@@ -78,7 +78,11 @@ fn remove_default_network(data: &ResetData) -> anyhow::Result<()> {
         return Ok(());
     }
     let leases = format!("/var/lib/cni/networks/{}", cni::NETWORK);
-    data.say(vec![format!("[reset] Deleting airadm's default pod network: {}, {leases:?} and the bridge {}", go_list(&[cni::CONFLIST]), cni::BRIDGE)])?;
+    data.say(vec![format!(
+        "[reset] Deleting airadm's default pod network: {}, {leases:?} and the bridge {}",
+        go_list(&[cni::CONFLIST]),
+        cni::BRIDGE
+    )])?;
     if let Err(e) = data.node.remove(cni::CONFLIST) {
         warn(&format!("[reset] Failed to remove file: {:?} [{e}]", cni::CONFLIST))?;
     }
@@ -91,7 +95,9 @@ fn remove_default_network(data: &ResetData) -> anyhow::Result<()> {
             let deleted = std::process::Command::new("ip").args(["link", "delete", cni::BRIDGE]).output();
             match deleted {
                 Ok(out) if out.status.success() => {}
-                Ok(out) => warn(&format!("[reset] Failed to delete the bridge {}: {}", cni::BRIDGE, String::from_utf8_lossy(&out.stderr).trim()))?,
+                Ok(out) => {
+                    warn(&format!("[reset] Failed to delete the bridge {}: {}", cni::BRIDGE, String::from_utf8_lossy(&out.stderr).trim()))?
+                }
                 Err(e) => warn(&format!("[reset] Failed to delete the bridge {}: `ip`: {e}", cni::BRIDGE))?,
             }
         }

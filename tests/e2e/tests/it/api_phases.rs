@@ -291,7 +291,12 @@ fn the_api_phases_make_on_a_real_control_plane_what_kubeadms_make() {
     // The end of init, as both print it (the token and certificate key come from the config).
     let mut airadm_end = ns_ours.command(crate::testkit_bin("airadm"));
     airadm_end.args(["init", "--upload-certs", "--bundle"]).arg(&bundle).arg("--trusted-key").arg(&public);
-    airadm_end.arg("--rootfs").arg(&ours).arg("--config").arg(&config).arg(format!("--skip-phases=import,binaries,cni,{JOIN_PHASES_SKIPPED}"));
+    airadm_end
+        .arg("--rootfs")
+        .arg(&ours)
+        .arg("--config")
+        .arg(&config)
+        .arg(format!("--skip-phases=import,binaries,cni,{JOIN_PHASES_SKIPPED}"));
     let mut kubeadm_end = ns_theirs.command(bin.join("kubeadm"));
     kubeadm_end.args(["init", "--upload-certs", "--config", "/kubeadm.yaml", "--rootfs"]).arg(&theirs);
     kubeadm_end.arg(format!("--skip-phases={JOIN_PHASES_SKIPPED}"));

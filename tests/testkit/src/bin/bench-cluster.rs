@@ -78,7 +78,13 @@ fn build_bundle(airbundle: &Path, airadm: &Path, dir: &Path) -> (PathBuf, PathBu
     let mut build = Command::new(airbundle);
     build.args(["build", "--kubernetes-version", VERSION, "--arch", "amd64", "--plain-http", "--quiet", "--mirror", registry.addr()]);
     build.arg("--binaries-mirror").arg(server.url()).arg("--airadm-binary").arg(format!("amd64={}", airadm.display()));
-    build.arg("--signing-key").arg(dir.join("bench.key")).arg("--output-dir").arg(dir.join("out")).arg("--cache-dir").arg(dir.join("cache"));
+    build
+        .arg("--signing-key")
+        .arg(dir.join("bench.key"))
+        .arg("--output-dir")
+        .arg(dir.join("out"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"));
     run_ok(build.env("HOME", dir));
     (dir.join(format!("out/kubernetes-{VERSION}-linux-amd64.tar.zst")), dir.join("bench.pub"))
 }
@@ -103,7 +109,8 @@ fn airadm_path(nodes: &[Node], bin: &Path, airadm: &Path, bundle: &Path, public:
         cmd
     };
     let bundle_arg = bundle.display().to_string();
-    let (out, phases) = timed(own(&nodes[0], &["init", "--bundle", &bundle_arg, "--config", &config.display().to_string()]), dir, "airadm init", &mut rss);
+    let (out, phases) =
+        timed(own(&nodes[0], &["init", "--bundle", &bundle_arg, "--config", &config.display().to_string()]), dir, "airadm init", &mut rss);
     let init = start.elapsed();
     let (_, worker) = cluster::join_commands(&out, "airadm");
     let words: Vec<&str> = worker[1..].iter().map(String::as_str).collect();
@@ -161,7 +168,8 @@ fn timed(mut cmd: Command, _dir: &Path, name: &str, rss: &mut Vec<(String, u64)>
         let mut peak = 0u64;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
             let status = fs_err::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok());
+            let hwm =
+                status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok());
             peak = peak.max(hwm.unwrap_or(0));
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -212,11 +220,22 @@ fn report(runs: &[(&str, Run)], bundle: &Path) {
         tools.dedup();
         let rss: Vec<String> = tools
             .iter()
-            .map(|t| format!("{t} {:.0} MiB", median(mine.iter().flat_map(|r| r.rss.iter().filter(|(n, _)| n == t).map(|(_, k)| *k as f64)).collect()) / 1024.0))
+            .map(|t| {
+                format!(
+                    "{t} {:.0} MiB",
+                    median(mine.iter().flat_map(|r| r.rss.iter().filter(|(n, _)| n == t).map(|(_, k)| *k as f64)).collect()) / 1024.0
+                )
+            })
             .collect();
         let total = secs(&|r| r.total);
         totals.push(total);
-        println!("| {path} | {total:.1} s | {:.1} s | {:.1} s | {:.1} s | {} |", secs(&|r| r.init), secs(&|r| r.join), secs(&|r| r.ready), rss.join(", "));
+        println!(
+            "| {path} | {total:.1} s | {:.1} s | {:.1} s | {:.1} s | {} |",
+            secs(&|r| r.init),
+            secs(&|r| r.join),
+            secs(&|r| r.ready),
+            rss.join(", ")
+        );
     }
     println!("\nairadm / kubeadm: {:.2}×\n", totals[0] / totals[1]);
     for path in ["airadm", "kubeadm"] {

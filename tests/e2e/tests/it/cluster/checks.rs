@@ -42,7 +42,10 @@ pub fn etcd_has_two_voting_members(node: &Node, bin: &Path) {
     };
     let members = etcdctl(&["member", "list", "-w", "simple"]);
     assert_eq!(members.lines().count(), 2, "{members}");
-    assert!(members.lines().all(|l| l.contains(", started, ") && l.ends_with(", false")), "a member is a learner or not started: {members}");
+    assert!(
+        members.lines().all(|l| l.contains(", started, ") && l.ends_with(", false")),
+        "a member is a learner or not started: {members}"
+    );
     let health = etcdctl(&["endpoint", "health", "--cluster"]);
     assert_eq!(health.matches("is healthy").count(), 2, "{health}");
 }
@@ -96,10 +99,15 @@ pub fn reset_leaves_nothing(nodes: &mut [Node], bin: &Path) {
             let bridge = if node.links().iter().any(|l| l == "cni0") { " && ip link delete cni0" } else { "" };
             run_ok(node.command("sh").args(["-c", &format!("rm {USER_CONFLIST}{bridge}")]));
         }
-        let crictl = |what: &str| run_ok(node.command(bin.join("crictl")).args(["--runtime-endpoint", "unix:///run/containerd/containerd.sock", what, "-q"]));
+        let crictl = |what: &str| {
+            run_ok(node.command(bin.join("crictl")).args(["--runtime-endpoint", "unix:///run/containerd/containerd.sock", what, "-q"]))
+        };
         assert_eq!(crictl("pods").trim(), "", "pods left on {}", node.name);
         assert_eq!(crictl("ps").trim(), "", "containers left on {}", node.name);
-        for private in PRIVATE_DIRS.iter().filter(|d| ["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/cni"].contains(d)) {
+        for private in PRIVATE_DIRS
+            .iter()
+            .filter(|d| ["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/cni"].contains(d))
+        {
             let dir = node.host_path(&format!("{private}/x"));
             let left: Vec<_> = testkit::walk(dir.parent().unwrap()).into_iter().filter(|p| !p.is_dir()).collect();
             assert!(left.is_empty(), "{} left in {private} on {}: {left:?}", left.len(), node.name);
@@ -124,7 +132,11 @@ impl HostState {
         let ours = |l: &&str| l.starts_with("veth") || l.starts_with("cni") || l.starts_with("v-") || l.contains("node-");
         let mut links: Vec<String> = links.lines().filter_map(|l| l.split(": ").nth(1)).filter(ours).map(str::to_owned).collect();
         links.sort();
-        let host_paths = PRIVATE_DIRS.iter().chain(&["/etc/systemd/system/kubelet.service", "/etc/default/kubelet"]).map(|p| (p.to_string(), Path::new(p).exists())).collect();
+        let host_paths = PRIVATE_DIRS
+            .iter()
+            .chain(&["/etc/systemd/system/kubelet.service", "/etc/default/kubelet"])
+            .map(|p| (p.to_string(), Path::new(p).exists()))
+            .collect();
         Self { links, host_paths }
     }
 

@@ -29,7 +29,8 @@ use testkit::{run_ok, workspace_bin};
 use setup::Bundle;
 
 pub const VERSION: &str = "v1.34.4";
-const COMMANDS: &[&str] = &["kubectl", "kubeadm", "kubelet", "crictl", "etcdctl", "containerd", "bridge", "host-local", "loopback", "portmap"];
+const COMMANDS: &[&str] =
+    &["kubectl", "kubeadm", "kubelet", "crictl", "etcdctl", "containerd", "bridge", "host-local", "loopback", "portmap"];
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[test]
@@ -67,7 +68,8 @@ fn scenario(nodes: &mut [Node], bin: &Path, bundle: &Bundle, dir: &Path) {
     assert!(init.contains("[cni] Writing the bridge network for pod CIDRs 10.244."), "{init}");
     // No working init system (none, or a systemctl with no systemd running): said as kubeadm
     // says it, and not a failure; the harness plays the init system.
-    let said = ["[kubelet-start] No supported init system detected", "[kubelet-start] Please ensure kubelet is reloaded and running manually"];
+    let said =
+        ["[kubelet-start] No supported init system detected", "[kubelet-start] Please ensure kubelet is reloaded and running manually"];
     assert!(said.iter().any(|s| init.contains(s)), "{init}");
     run_ok(kubectl(&nodes[0], bin, &["get", "nodes"]));
     let (control_plane, worker) = cluster::join_commands(&init, "airadm");

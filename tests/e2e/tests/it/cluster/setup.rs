@@ -33,7 +33,8 @@ pub fn bundle(bin: &Path) -> Bundle {
     let busybox = fs_err::read("/bin/busybox").expect("/bin/busybox: apt-get install busybox-static");
     let layer = Layer::from_files(&[("bin/busybox", busybox, 0o755), ("www/index.html", WEB_PAGE.as_bytes().to_vec(), 0o644)]);
     let (repository, tag) = WEB_IMAGE.trim_start_matches("registry.k8s.io/").split_once(':').unwrap();
-    let web = TestImage { repository: repository.into(), tag: tag.into(), platforms: vec![("amd64".into(), vec![layer])], docker_format: false };
+    let web =
+        TestImage { repository: repository.into(), tag: tag.into(), platforms: vec![("amd64".into(), vec![layer])], docker_format: false };
     web.push(world.registry.addr());
     let server = ReleaseServer::start(VERSION, "amd64");
     let (key, public_key) = world.keygen("release");
