@@ -42,16 +42,14 @@ pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cr
     } else {
         "configs/containerd/v3/airadm.toml"
     };
-    let mut sandbox = sandbox_advice("containerd", config.as_ref().and_then(cri::sandbox_image), &manifest, |_| {
+    let reported = config.as_ref().is_some_and(cri::reports_sandbox_image);
+    let sandbox = sandbox_advice("containerd", config.as_ref().and_then(cri::sandbox_image), reported, &manifest, |_| {
         drop_in_fix(
             &configs,
             drop_in,
             "install this drop-in where containerd's config `imports` it (e.g. /etc/containerd/conf.d/airadm.toml) and restart containerd",
         )
     });
-    if let Some(advice) = sandbox.as_mut() {
-        advice.reported = config.as_ref().is_some_and(cri::reports_sandbox_image);
-    }
     Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run })
 }
 

@@ -184,21 +184,17 @@ pub struct SandboxAdvice {
     pub fix: String,
 }
 
-/// Advice when `configured` is not the bundle's pause image.
+/// Advice when `configured` is not the bundle's pause image (`reported`: whether the runtime
+/// says its sandbox image at all).
 pub(crate) fn sandbox_advice(
     runtime: &'static str,
     configured: Option<String>,
+    reported: bool,
     manifest: &Manifest,
     fix: impl FnOnce(&str) -> String,
 ) -> Option<SandboxAdvice> {
     let bundle = manifest.images.iter().find(|i| i.component == "pause")?.name.clone();
-    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice {
-        runtime,
-        configured,
-        reported: true,
-        fix: fix(&bundle),
-        bundle,
-    })
+    (configured.as_deref() != Some(bundle.as_str())).then(|| SandboxAdvice { runtime, configured, reported, fix: fix(&bundle), bundle })
 }
 
 impl SandboxAdvice {

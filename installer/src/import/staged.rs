@@ -82,13 +82,13 @@ pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, Impor
     let sandbox = if docker {
         // Only a running cri-dockerd tells (by its command line).
         crate::runtime::docker::cri_dockerd_pause_image(Path::new("/proc")).and_then(|configured| {
-            sandbox_advice("cri-dockerd", configured, &manifest, |bundle| {
+            sandbox_advice("cri-dockerd", configured, true, &manifest, |bundle| {
                 format!("start cri-dockerd with --pod-infra-container-image={bundle} (its systemd unit's ExecStart) and restart it")
             })
         })
     } else {
         let configured = crio_pause.flatten();
-        sandbox_advice("CRI-O", configured, &manifest, |_| {
+        sandbox_advice("CRI-O", configured, true, &manifest, |_| {
             drop_in_fix(&sink.configs, "configs/crio/10-airadm.conf", "save this as /etc/crio/crio.conf.d/10-airadm.conf and restart CRI-O")
         })
     };

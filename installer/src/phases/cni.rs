@@ -79,8 +79,10 @@ fn other_network(root: &Root) -> anyhow::Result<Option<String>> {
 async fn pod_cidrs(root: &Root, node: &str) -> anyhow::Result<Vec<String>> {
     let deadline = Instant::now() + POD_CIDR_TIMEOUT;
     let mut last: String;
+    // Made once kubelet.conf can be read (the kubelet writes it after its TLS bootstrap).
+    let mut client: Option<kube::Client> = None;
     loop {
-        match try_pod_cidrs(root, node).await {
+        match try_pod_cidrs(root, node, &mut client).await {
             Ok(Some(cidrs)) => return Ok(cidrs),
             Ok(None) => last = format!("node \"{node}\" has no pod CIDR yet"),
             Err(e) => last = format!("{e:#}"),
@@ -94,8 +96,11 @@ async fn pod_cidrs(root: &Root, node: &str) -> anyhow::Result<Vec<String>> {
     }
 }
 
-async fn try_pod_cidrs(root: &Root, node: &str) -> anyhow::Result<Option<Vec<String>>> {
-    let client = kube_client(root, "/etc/kubernetes/kubelet.conf").await?;
+async fn try_pod_cidrs(root: &Root, node: &str, client: &mut Option<kube::Client>) -> anyhow::Result<Option<Vec<String>>> {
+    let client = match client {
+        Some(client) => client.clone(),
+        None => client.insert(kube_client(root, "/etc/kubernetes/kubelet.conf").await?).clone(),
+    };
     let nodes: kube::Api<Node> = kube::Api::all(client);
     let Some(spec) = nodes.get_opt(node).await?.and_then(|n| n.spec) else { return Ok(None) };
     let cidrs = spec.pod_cidrs.filter(|c| !c.is_empty()).or_else(|| spec.pod_cidr.map(|c| vec![c]));

@@ -41,7 +41,7 @@ impl Node {
     pub fn start_kubelet(&mut self) {
         let stop = Arc::new(AtomicBool::new(false));
         let unit =
-            Unit { holder: self.holder_pid(), etc: self.dir.join("overlay/etc/upper"), kubelet_dir: self.host_path("/var/lib/kubelet/x") };
+            Unit { holder: self.holder_pid(), etc: self.dir.join("overlay/etc/upper"), kubelet_dir: self.host_path("/var/lib/kubelet") };
         let log = self.dir.join("log/kubelet.log");
         let flag = stop.clone();
         let thread = std::thread::spawn(move || supervise(&unit, &log, &flag));
@@ -58,14 +58,16 @@ struct Unit {
     holder: u32,
     /// The overlay's upper `/etc` (where the unit files are written).
     etc: PathBuf,
-    /// A path inside the node's `/var/lib/kubelet` (its parent is that directory).
+    /// The node's `/var/lib/kubelet`, as the host sees it.
     kubelet_dir: PathBuf,
 }
 
 impl Unit {
     fn watched(&self) -> Vec<Option<SystemTime>> {
-        let dir = self.kubelet_dir.parent().unwrap();
-        WATCHED.iter().map(|f| std::fs::metadata(dir.join(Path::new(f).file_name().unwrap())).and_then(|m| m.modified()).ok()).collect()
+        WATCHED
+            .iter()
+            .map(|f| std::fs::metadata(self.kubelet_dir.join(Path::new(f).file_name().unwrap())).and_then(|m| m.modified()).ok())
+            .collect()
     }
 
     /// The shell command systemd's unit amounts to, once the unit and the config exist.

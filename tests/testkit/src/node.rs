@@ -187,9 +187,9 @@ impl Node {
         self.holder.id()
     }
 
-    /// The host path of node path `path` (which must be under one of [`PRIVATE_DIRS`]).
+    /// The host path of node path `path` (one of [`PRIVATE_DIRS`] or a path under one).
     pub fn host_path(&self, path: &str) -> PathBuf {
-        let private = PRIVATE_DIRS.iter().find(|d| path.starts_with(*d) && path[d.len()..].starts_with('/'));
+        let private = PRIVATE_DIRS.iter().find(|d| path.strip_prefix(**d).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
         match private {
             Some(_) => self.dir.join("fs").join(path.trim_start_matches('/')),
             None => panic!("{path} is not in a node's private directories"),
@@ -290,8 +290,7 @@ impl Node {
         for name in ["kubelet.log", "containerd.log"] {
             text += &format!("--- {} {name} ---\n{}\n", self.name, tail(&self.dir.join("log").join(name), 40));
         }
-        let pods = self.host_path("/var/log/pods/x");
-        for log in crate::walk(pods.parent().unwrap()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+        for log in crate::walk(&self.host_path("/var/log/pods")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
             text += &format!("--- {} {} ---\n{}\n", self.name, log.display(), tail(&log, 15));
         }
         text

@@ -110,12 +110,12 @@ fn airadm_path(nodes: &[Node], bin: &Path, airadm: &Path, bundle: &Path, public:
     };
     let bundle_arg = bundle.display().to_string();
     let (out, phases) =
-        timed(own(&nodes[0], &["init", "--bundle", &bundle_arg, "--config", &config.display().to_string()]), dir, "airadm init", &mut rss);
+        timed(own(&nodes[0], &["init", "--bundle", &bundle_arg, "--config", &config.display().to_string()]), "airadm init", &mut rss);
     let init = start.elapsed();
     let (_, worker) = cluster::join_commands(&out, "airadm");
     let words: Vec<&str> = worker[1..].iter().map(String::as_str).collect();
     let joined = Instant::now();
-    timed(own(&nodes[1], &words), dir, "airadm join", &mut rss);
+    timed(own(&nodes[1], &words), "airadm join", &mut rss);
     let join = joined.elapsed();
     let ready = cluster::wait_ready(&nodes[0], bin, 2, TIMEOUT);
     Run { total: start.elapsed(), init, join, ready, phases, rss }
@@ -131,7 +131,7 @@ fn kubeadm_path(nodes: &[Node], bin: &Path, bundle: &Path, dir: &Path) -> Run {
     let mut phases = vec![("extract, ctr import, install".to_owned(), by_hand.elapsed())];
     let mut init = nodes[0].command("/usr/local/bin/kubeadm");
     init.arg("init").arg("--config").arg(&config);
-    let (out, init_phases) = timed(init, dir, "kubeadm init", &mut rss);
+    let (out, init_phases) = timed(init, "kubeadm init", &mut rss);
     phases.extend(init_phases);
     user_network(nodes, bin, 0);
     let init = start.elapsed();
@@ -140,7 +140,7 @@ fn kubeadm_path(nodes: &[Node], bin: &Path, bundle: &Path, dir: &Path) -> Run {
     cluster::install_by_hand(&nodes[1], bundle, &dir.join("node-2-bundle"));
     let mut join = nodes[1].command("/usr/local/bin/kubeadm");
     join.args(&worker[1..]);
-    timed(join, dir, "kubeadm join", &mut rss);
+    timed(join, "kubeadm join", &mut rss);
     user_network(nodes, bin, 1);
     let join = joined.elapsed();
     let ready = cluster::wait_ready(&nodes[0], bin, 2, TIMEOUT);
@@ -158,7 +158,7 @@ fn user_network(nodes: &[Node], bin: &Path, i: usize) {
 /// it prints: its stdout, and per `[tag]` the time up to each of its lines from the line before
 /// (a phase prints when it is done, or as it goes). The tool's own peak RSS is its `VmHWM`,
 /// sampled every 20 ms (the programs it runs, such as `kubelet --version`, are not counted).
-fn timed(mut cmd: Command, _dir: &Path, name: &str, rss: &mut Vec<(String, u64)>) -> (String, Vec<(String, Duration)>) {
+fn timed(mut cmd: Command, name: &str, rss: &mut Vec<(String, u64)>) -> (String, Vec<(String, Duration)>) {
     let start = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();

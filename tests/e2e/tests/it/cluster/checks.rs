@@ -104,12 +104,8 @@ pub fn reset_leaves_nothing(nodes: &mut [Node], bin: &Path) {
         };
         assert_eq!(crictl("pods").trim(), "", "pods left on {}", node.name);
         assert_eq!(crictl("ps").trim(), "", "containers left on {}", node.name);
-        for private in PRIVATE_DIRS
-            .iter()
-            .filter(|d| ["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/cni"].contains(d))
-        {
-            let dir = node.host_path(&format!("{private}/x"));
-            let left: Vec<_> = testkit::walk(dir.parent().unwrap()).into_iter().filter(|p| !p.is_dir()).collect();
+        for private in ["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/cni"] {
+            let left: Vec<_> = testkit::walk(&node.host_path(private)).into_iter().filter(|p| !p.is_dir()).collect();
             assert!(left.is_empty(), "{} left in {private} on {}: {left:?}", left.len(), node.name);
         }
         let links = node.links();
