@@ -2,42 +2,52 @@
 //! `binaries` phase): kubelet, kubectl, kubeadm, crictl and airadm into `/usr/local/bin` (or
 //! `--bin-dir`), the CNI plugins into `/opt/cni/bin`, under `--rootfs` when given.
 //!
-//! One verifying pass over the bundle: each binary to install streams into a temp file beside its
-//! final path; only when the whole bundle checked out are they renamed into place (mode 0755),
+//! One verifying pass over the bundle (its own, or the `import` phase's when both run: see
+//! [`Staging`]): each binary to install streams into a temp file beside its final path; only when the whole bundle checked out are they renamed into place (mode 0755),
 //! so a refused bundle leaves the node as it was. A file already identical is left alone; a
 //! different one is reported and kept unless `--force-binaries`. Then the kubelet's systemd unit
 //! and kubeadm's drop-in, pointing at the installed kubelet, and `systemctl daemon-reload` and
 //! `enable kubelet` where systemd runs.
 
+mod stage;
 mod version;
 
-use std::collections::BTreeMap;
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+pub use stage::Staging;
+
+use std::io;
+use std::path::PathBuf;
 
 use bundle::manifest::{Binary, BinaryKind};
-use bundle::{Digest, Entry, EntryPath, EntrySink, Manifest, PublicKey, VerifyError};
+use bundle::{Digest, Manifest, PublicKey, VerifyError};
 
-use crate::kubeadm::files::{PUBLIC, Root, Staged};
-use crate::kubeadm::{initsystem, kubelet};
+use crate::kubeadm::files::{PUBLIC, Root};
+use crate::kubeadm::kubelet;
 
 /// Where the node binaries go by default (a local administrator's, not a package's, directory).
 pub const DEFAULT_BIN_DIR: &str = "/usr/local/bin";
 /// Where the kubelet looks for CNI plugins (kubeadm's packages put them there).
 pub const CNI_BIN_DIR: &str = "/opt/cni/bin";
 
-/// What to install, and where.
+/// A bundle to install from.
 pub struct InstallOptions {
     /// The bundle (named in messages).
     pub bundle: PathBuf,
     /// The bundle, already open (read from its start).
     pub opened: std::fs::File,
-    /// The signed manifest the caller acts on; a bundle reading otherwise is refused.
-    pub expected: Option<Manifest>,
     /// Its detached signature, if any.
     pub file_signature: Option<String>,
     /// Trusted keys.
     pub keys: Vec<PublicKey>,
+    /// What to install, and where.
+    pub target: Target,
+}
+
+/// What a verifying pass installs, and where (also given to `import`, whose pass can stage the
+/// binaries as well: see [`Staging`]).
+#[derive(Clone)]
+pub struct Target {
+    /// The signed manifest the caller acts on; a bundle reading otherwise is refused.
+    pub expected: Option<Manifest>,
     /// Architecture to accept.
     pub arch: String,
     /// `/` or `--rootfs`.
@@ -116,45 +126,15 @@ pub fn existing_digest(root: &Root, path: &str) -> io::Result<Option<Digest>> {
 /// Verifies the bundle and installs its binaries (blocking). Returns each binary's outcome and the
 /// lines to print.
 pub fn install(options: &InstallOptions) -> Result<(Vec<Outcome>, Vec<String>), BinariesError> {
-    if !options.root.dir().is_dir() {
-        return Err(BinariesError::NoRoot(options.root.dir().to_owned()));
-    }
-    let mut file = options.opened.try_clone().map_err(|e| BinariesError::Open(options.bundle.clone(), e))?;
-    io::Seek::rewind(&mut file).map_err(|e| BinariesError::Open(options.bundle.clone(), e))?;
-    let mut sink = Stage { options, plan: BTreeMap::new(), staged: Vec::new(), created_dirs: Vec::new() };
-    let result =
-        bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &options.keys, options.file_signature.as_deref(), &mut sink);
-    let Stage { plan, staged, created_dirs, .. } = sink;
-    let verified = match result {
-        Ok(verified) => verified,
-        Err(source) => {
-            // The staged files go first (dropped), then the directories made for them.
-            drop(staged);
-            for dir in created_dirs.iter().rev() {
-                let _ = options.root.remove_empty_dir(dir);
-            }
-            return Err(BinariesError::Verify { bundle: options.bundle.clone(), source });
-        }
-    };
-    for (destination, file) in staged {
-        file.commit().map_err(|e| BinariesError::Commit(destination, e))?;
-    }
-    let mut outcomes: Vec<Outcome> = plan.into_values().collect();
-    outcomes.sort_by(|a, b| a.destination.cmp(&b.destination));
-    let mut lines: Vec<String> = outcomes.iter().map(|o| line(o, &verified.manifest)).collect();
-    if verified.manifest.binaries.is_empty() {
-        lines.push(format!("[binaries] `{}` carries no binaries (built with --no-binaries)", options.bundle.display()));
-    }
-    if let Some(kubelet) = outcomes.iter().find(|o| o.binary.kind == BinaryKind::Kubernetes && o.binary.name == "kubelet") {
-        if options.dry_run {
-            lines.push(format!("[binaries] Would write the kubelet unit \"{}\" and drop-in \"{}\"", kubelet::UNIT, kubelet::DROP_IN));
-        } else {
-            let written = write_units(&options.root, &kubelet.destination).map_err(|e| BinariesError::Commit(kubelet::UNIT.into(), e))?;
-            lines.extend(written);
-            lines.extend(initsystem::enable_kubelet(&options.root));
-        }
-    }
-    Ok((outcomes, lines))
+    let mut staging = Staging::new(options.target.clone())?;
+    let open = |e| BinariesError::Open(options.bundle.clone(), e);
+    let mut file = options.opened.try_clone().map_err(open)?;
+    io::Seek::rewind(&mut file).map_err(open)?;
+    let reader = io::BufReader::with_capacity(1 << 20, file);
+    // A refused bundle drops `staging`: its files go, then the directories made for them.
+    let verified = bundle::verify_stream(reader, &options.keys, options.file_signature.as_deref(), &mut staging)
+        .map_err(|source| BinariesError::Verify { bundle: options.bundle.clone(), source })?;
+    staging.commit(&verified.manifest, &options.bundle)
 }
 
 fn line(outcome: &Outcome, manifest: &Manifest) -> String {
@@ -187,61 +167,6 @@ fn write_units(root: &Root, kubelet: &str) -> io::Result<Vec<String>> {
         }
     }
     Ok(lines)
-}
-
-/// The sink: decides each binary's fate once the manifest is trusted, then streams those to
-/// install into staged files.
-struct Stage<'a> {
-    options: &'a InstallOptions,
-    plan: BTreeMap<EntryPath, Outcome>,
-    staged: Vec<(String, Staged)>,
-    /// Directories staging created, parents first (removed again if the bundle is refused).
-    created_dirs: Vec<String>,
-}
-
-impl EntrySink for Stage<'_> {
-    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
-        crate::import::gate(&self.options.arch, self.options.expected.as_ref(), manifest)
-            .map_or(Ok(()), |why| Err(io::Error::other(why)))?;
-        for binary in &manifest.binaries {
-            let destination = destination(binary, &self.options.bin_dir);
-            self.options.root.check("--bin-dir", &destination)?;
-            let status = match existing_digest(&self.options.root, &destination)? {
-                None if self.options.dry_run => Status::WouldInstall,
-                None => Status::Installed,
-                Some(d) if d == binary.sha256 => Status::UpToDate,
-                Some(_) => {
-                    let was = version::of(&self.options.root, &destination, binary);
-                    match (self.options.force, self.options.dry_run) {
-                        (false, _) => Status::Kept(was),
-                        (true, true) => Status::WouldInstall,
-                        (true, false) => Status::Replaced(was),
-                    }
-                }
-            };
-            self.plan.insert(binary.path.clone(), Outcome { binary: binary.clone(), destination, status });
-        }
-        Ok(())
-    }
-
-    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
-        let Some(outcome) = self.plan.get(&entry.path) else { return Ok(()) };
-        if !matches!(outcome.status, Status::Installed | Status::Replaced(_)) {
-            return Ok(());
-        }
-        let mut dirs: Vec<String> = Path::new(&outcome.destination)
-            .ancestors()
-            .skip(1)
-            .filter(|d| *d != Path::new("/") && !self.options.root.exists(d))
-            .map(|d| d.display().to_string())
-            .collect();
-        dirs.reverse();
-        let mut staged = self.options.root.stage(&outcome.destination, 0o755)?;
-        self.created_dirs.extend(dirs);
-        io::copy(data, staged.writer())?;
-        self.staged.push((outcome.destination.clone(), staged));
-        Ok(())
-    }
 }
 
 #[cfg(test)]

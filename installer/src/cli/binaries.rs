@@ -87,13 +87,15 @@ fn install(args: InstallArgs) -> anyhow::Result<()> {
         opened: fs_err::File::open(&args.bundle)?.into_parts().0,
         file_signature: crate::bundle_file::detached_signature(&args.bundle, args.signature.as_deref())?,
         bundle: args.bundle,
-        expected: None,
         keys,
-        arch: args.arch.unwrap_or_else(|| crate::import::node_arch().to_owned()),
-        root: Root::rootfs(args.rootfs.as_deref()),
-        bin_dir: args.placement.bin_dir,
-        force: args.placement.force_binaries,
-        dry_run: args.dry_run,
+        target: binaries::Target {
+            expected: None,
+            arch: args.arch.unwrap_or_else(|| crate::import::node_arch().to_owned()),
+            root: Root::rootfs(args.rootfs.as_deref()),
+            bin_dir: args.placement.bin_dir,
+            force: args.placement.force_binaries,
+            dry_run: args.dry_run,
+        },
     };
     let (_, lines) = binaries::install(&options)?;
     let mut out = std::io::stdout().lock();

@@ -36,6 +36,7 @@ pub async fn import(args: ImagesImportArgs) -> anyhow::Result<()> {
         quiet: args.quiet,
         docker_socket: args.docker_socket,
         crio_config_dir: args.crio_config_dir,
+        binaries: None,
     };
     let report = import::import(options).await?;
     let mut out = std::io::stdout().lock();

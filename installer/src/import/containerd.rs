@@ -12,14 +12,15 @@ use containerd_client::types::Descriptor;
 use tokio::runtime::Handle;
 use tonic::transport::Channel;
 
-use super::sink::{Sink, settle};
+use super::sink::{Sink, WithBinaries, settle};
 use super::unpack::{eager_unpack, unpack_all};
 use super::{ImportError, ImportOptions, ImportReport, ImportedImage, check_visible, checked, drop_in_fix, open_bundle, sandbox_advice};
+use crate::binaries::Staging;
 use crate::runtime::containerd::{Applier, Containerd};
 use crate::runtime::cri::{self, Cri};
 
 /// Imports into containerd (`channel`), whose CRI plugin answered as `version`.
-pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cri, version: &str) -> Result<ImportReport, ImportError> {
+pub(super) async fn import(mut options: ImportOptions, channel: Channel, mut cri: Cri, version: &str) -> Result<ImportReport, ImportError> {
     let config = cri.config().await?;
     let (snapshotter, guessed) = choose_snapshotter(options.snapshotter.as_deref(), config.as_ref());
     if let Some(why) = guessed {
@@ -31,10 +32,11 @@ pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cr
         let lease = format!("airadm-import-{}-{}", std::process::id(), now.as_nanos());
         containerd.begin_lease(&lease, &bundle::manifest::rfc3339(now.as_secs() + 3600)).await?;
     }
-    let result = import_leased(&options, &snapshotter, &containerd, &mut cri).await;
+    let binaries = options.binaries.take();
+    let result = import_leased(&options, binaries, &snapshotter, &containerd, &mut cri).await;
     // Content now referenced by images survives the lease; everything else becomes garbage.
     let ended = containerd.end_lease().await;
-    let (images, manifest, configs) = result?;
+    let (images, manifest, configs, binaries) = result?;
     ended?;
     // containerd 1.x reads config version 2 drop-ins, 2.x version 3.
     let drop_in = if version.trim_start_matches('v').starts_with("1.") {
@@ -50,7 +52,7 @@ pub(super) async fn import(options: ImportOptions, channel: Channel, mut cri: Cr
             "install this drop-in where containerd's config `imports` it (e.g. /etc/containerd/conf.d/airadm.toml) and restart containerd",
         )
     });
-    Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run })
+    Ok(ImportReport { images, sandbox, cri_checked: !options.dry_run, binaries })
 }
 
 /// `--snapshotter`, else the one containerd's CRI plugin reports, else overlayfs, with why it is
@@ -82,11 +84,12 @@ fn applier() -> Result<Applier, ImportError> {
     }
 }
 
-/// An import's images, manifest and `configs/` files.
-type Imported = (Vec<ImportedImage>, Manifest, BTreeMap<String, String>);
+/// An import's images, manifest, `configs/` files and the binaries staged with them.
+type Imported = (Vec<ImportedImage>, Manifest, BTreeMap<String, String>, Option<Staging>);
 
 async fn import_leased(
     options: &ImportOptions,
+    binaries: Option<Staging>,
     snapshotter: &str,
     containerd: &Containerd,
     cri: &mut Cri,
@@ -108,9 +111,11 @@ async fn import_leased(
         refused: Vec::new(),
     };
     let (keys, signature, bundle_path) = (options.keys.clone(), options.file_signature.clone(), options.bundle.clone());
-    let (verified, mut sink) = tokio::task::spawn_blocking(move || {
-        let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut sink);
-        (verified, sink)
+    let (verified, mut sink, binaries) = tokio::task::spawn_blocking(move || {
+        let mut both = WithBinaries { sink: &mut sink, binaries };
+        let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut both);
+        let binaries = both.binaries;
+        (verified, sink, binaries)
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
@@ -147,7 +152,7 @@ async fn import_leased(
     if !options.dry_run {
         check_visible(cri, &manifest).await?;
     }
-    Ok((report, manifest, sink.configs))
+    Ok((report, manifest, sink.configs, binaries))
 }
 
 /// The tag reference and the `repo@sha256:` form, as the CRI plugin records pulled images.

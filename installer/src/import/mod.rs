@@ -49,6 +49,9 @@ pub struct ImportOptions {
     pub docker_socket: PathBuf,
     /// CRI-O's configuration directory (`crio.conf`, `crio.conf.d/`), read for its sandbox image.
     pub crio_config_dir: PathBuf,
+    /// Node binaries to stage in the same verifying pass, handed back in the report for the
+    /// `binaries` phase to commit (dropped uncommitted when the import fails).
+    pub binaries: Option<crate::binaries::Staging>,
 }
 
 impl ImportOptions {
@@ -166,6 +169,8 @@ pub struct ImportReport {
     pub sandbox: Option<SandboxAdvice>,
     /// Whether the images were checked over the CRI socket (not when no socket answers).
     pub cri_checked: bool,
+    /// The binaries staged in the same pass, from a bundle that checked out (not yet committed).
+    pub binaries: Option<crate::binaries::Staging>,
 }
 
 /// The runtime would pull its own sandbox (pause) image at the first pod: what to change.

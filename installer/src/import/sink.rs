@@ -1,6 +1,7 @@
 //! The entry sinks the verifying reader feeds: [`Sink`] streams blobs into containerd's content
 //! store, [`StagingSink`] writes the OCI layout to a staging directory, [`Gate`] refuses a bundle
-//! for another architecture, or another bundle than the one the caller already checked.
+//! for another architecture, or another bundle than the one the caller already checked;
+//! [`WithBinaries`] has the same pass stage the node binaries too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -97,6 +98,27 @@ impl EntrySink for Gate {
 
     fn entry(&mut self, _entry: &Entry, _data: &mut dyn Read) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// An import's sink and, in the same pass, the node binaries to stage (init's and join's
+/// `binaries` phase commits them afterwards instead of verifying the bundle again).
+pub(super) struct WithBinaries<'a> {
+    pub(super) sink: &'a mut dyn EntrySink,
+    pub(super) binaries: Option<crate::binaries::Staging>,
+}
+
+impl EntrySink for WithBinaries<'_> {
+    fn begin(&mut self, manifest: &Manifest) -> io::Result<()> {
+        self.sink.begin(manifest)?;
+        self.binaries.as_mut().map_or(Ok(()), |b| b.begin(manifest))
+    }
+
+    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        match &mut self.binaries {
+            Some(binaries) if binaries.wants(&entry.path) => binaries.entry(entry, data),
+            _ => self.sink.entry(entry, data),
+        }
     }
 }
 

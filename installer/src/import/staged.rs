@@ -7,7 +7,7 @@ use std::path::Path;
 
 use bundle::EntrySink;
 
-use super::sink::StagingSink;
+use super::sink::{StagingSink, WithBinaries};
 use super::{ImportError, ImportOptions, ImportReport, ImportedImage, check_visible, checked, drop_in_fix, open_bundle, sandbox_advice};
 use crate::runtime::cri::Cri;
 
@@ -15,7 +15,7 @@ use crate::runtime::cri::Cri;
 /// containers-storage (CRI-O) or load them all into the Docker Engine (cri-dockerd). The staging
 /// directory is removed whatever happens; nothing reaches the runtime before the whole bundle
 /// checked out.
-pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, ImportError> {
+pub(super) async fn import(mut options: ImportOptions) -> Result<ImportReport, ImportError> {
     let docker = options.runtime.as_deref() == Some("docker");
     // CRI-O's configured sandbox image, read before anything is staged: a config file CRI-O
     // would refuse stops the import here.
@@ -31,10 +31,14 @@ pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, Impor
     let mut sink = StagingSink { dir: staging.path().to_owned(), gate: options.gate(), configs: BTreeMap::new() };
     let (keys, signature, bundle_path, dry_run) =
         (options.keys.clone(), options.file_signature.clone(), options.bundle.clone(), options.dry_run);
-    let (manifest, sink) = tokio::task::spawn_blocking(move || {
+    let binaries = options.binaries.take();
+    let (manifest, sink, binaries) = tokio::task::spawn_blocking(move || {
         let mut discard = sink.gate.clone();
         let target: &mut dyn EntrySink = if dry_run { &mut discard } else { &mut sink };
-        (bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), target), sink)
+        let mut both = WithBinaries { sink: target, binaries };
+        let verified = bundle::verify_stream(io::BufReader::with_capacity(1 << 20, file), &keys, signature.as_deref(), &mut both);
+        let binaries = both.binaries;
+        (verified, sink, binaries)
     })
     .await
     .map_err(|e| ImportError::Join(e.to_string()))?;
@@ -92,5 +96,5 @@ pub(super) async fn import(options: ImportOptions) -> Result<ImportReport, Impor
             drop_in_fix(&sink.configs, "configs/crio/10-airadm.conf", "save this as /etc/crio/crio.conf.d/10-airadm.conf and restart CRI-O")
         })
     };
-    Ok(ImportReport { images, sandbox, cri_checked })
+    Ok(ImportReport { images, sandbox, cri_checked, binaries })
 }

@@ -1,6 +1,6 @@
 //! What init and join do with the bundle and the runtime: open the bundle once and check its
-//! manifest; `import` and `binaries` (each a full verifying pass over that one open file); and
-//! preflight's CRI checks.
+//! manifest; `import` and `binaries` (one verifying pass over that one open file when both run,
+//! else one each); and preflight's CRI checks.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,8 @@ pub(crate) struct OpenBundle {
     pub(crate) file_signature: Option<String>,
     /// The architecture accepted (`--arch`, else this node's).
     pub(crate) arch: String,
+    /// The node binaries the `import` phase staged in its pass, for the `binaries` phase.
+    pub(crate) staged: Option<crate::binaries::Staging>,
 }
 
 impl OpenBundle {
@@ -47,7 +49,7 @@ impl OpenBundle {
             manifest.arch
         );
         let file_signature = bundle_file::detached_signature(path, signature)?;
-        Ok(Self { path: path.to_owned(), file, manifest, keys, file_signature, arch })
+        Ok(Self { path: path.to_owned(), file, manifest, keys, file_signature, arch, staged: None })
     }
 
     /// The bundle's Kubernetes version.
@@ -58,28 +60,54 @@ impl OpenBundle {
     }
 }
 
-/// Our `binaries` phase: verify the whole bundle again and install the node's binaries from it
-/// under `root` (the node), into `bin_dir`.
-pub(crate) fn binaries_phase(opened: &OpenBundle, root: &Root, bin_dir: &str, force: bool, dry_run: bool) -> anyhow::Result<Vec<String>> {
+/// Where and how the `binaries` phase installs: under `root` (the node), into `bin_dir`.
+pub(crate) struct BinariesPlacement<'a> {
+    pub(crate) root: &'a Root,
+    pub(crate) bin_dir: &'a str,
+    pub(crate) force: bool,
+    pub(crate) dry_run: bool,
+}
+
+impl BinariesPlacement<'_> {
+    fn target(&self, opened: &OpenBundle) -> crate::binaries::Target {
+        crate::binaries::Target {
+            expected: Some(opened.manifest.clone()),
+            arch: opened.arch.clone(),
+            root: self.root.clone(),
+            bin_dir: self.bin_dir.to_owned(),
+            force: self.force,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// Our `binaries` phase: install the node's binaries the `import` phase staged, or else verify
+/// the whole bundle again and install them from it.
+pub(crate) fn binaries_phase(opened: &mut OpenBundle, placement: &BinariesPlacement<'_>) -> anyhow::Result<Vec<String>> {
+    if let Some(staged) = opened.staged.take() {
+        return Ok(staged.commit(&opened.manifest, &opened.path)?.1);
+    }
     let install = crate::binaries::InstallOptions {
         bundle: opened.path.clone(),
         opened: opened.file.try_clone()?,
-        expected: Some(opened.manifest.clone()),
         file_signature: opened.file_signature.clone(),
         keys: opened.keys.clone(),
-        arch: opened.arch.clone(),
-        root: root.clone(),
-        bin_dir: bin_dir.to_owned(),
-        force,
-        dry_run,
+        target: placement.target(opened),
     };
     Ok(tokio::task::block_in_place(|| crate::binaries::install(&install))?.1)
 }
 
 /// The import phase: verify the whole bundle and import it into the runtime at `cri_socket`
-/// (dry run: verify only).
-pub(crate) async fn import_phase(opened: &OpenBundle, cri_socket: &str, dry_run: bool) -> anyhow::Result<Vec<String>> {
+/// (dry run: verify only). With `binaries` (the `binaries` phase runs next), the same pass
+/// stages the node binaries for it.
+pub(crate) async fn import_phase(
+    opened: &mut OpenBundle,
+    cri_socket: &str,
+    dry_run: bool,
+    binaries: Option<&BinariesPlacement<'_>>,
+) -> anyhow::Result<Vec<String>> {
     let socket = runtime::socket_path(Some(cri_socket), Path::new("/"))?;
+    let binaries = binaries.map(|p| crate::binaries::Staging::new(p.target(opened))).transpose()?;
     let report = import::import(ImportOptions {
         bundle: opened.path.clone(),
         opened: Some(opened.file.try_clone()?),
@@ -95,8 +123,10 @@ pub(crate) async fn import_phase(opened: &OpenBundle, cri_socket: &str, dry_run:
         quiet: true,
         docker_socket: PathBuf::from("/var/run/docker.sock"),
         crio_config_dir: PathBuf::from(crate::runtime::crio::CONFIG_DIR),
+        binaries,
     })
     .await?;
+    opened.staged = report.binaries;
     let mut lines: Vec<String> = report.images.iter().map(|i| format!("[import] {} {} ({})", i.name, i.digest, i.status)).collect();
     if let Some(advice) = report.sandbox {
         lines.push(format!(

@@ -52,6 +52,24 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
             ),
         )
         .unwrap();
+        Self::spawn(&binary, dir)
+    }
+
+    /// containerd 2 (`bin`: a directory holding `containerd` and its shim, such as the reference
+    /// toolchain's) with its defaults but for root, state and sockets in a temp dir.
+    pub fn start_v2(bin: &Path) -> Self {
+        require("runc", "runc");
+        let dir = tempfile::Builder::new().prefix("airadm-containerd-").tempdir().unwrap();
+        let d = dir.path().display();
+        let config = format!(
+            "version = 3\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{d}/containerd.sock\"\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n"
+        );
+        fs_err::write(dir.path().join("config.toml"), config).unwrap();
+        Self::spawn(&bin.join("containerd"), dir)
+    }
+
+    /// Starts `binary` with `dir`'s config.toml and waits until it answers.
+    fn spawn(binary: &Path, dir: tempfile::TempDir) -> Self {
         let log = fs_err::File::create(dir.path().join("log")).unwrap().into_parts().0;
         let child = Command::new(binary)
             .arg("--config")
@@ -88,6 +106,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
         let out = self.ctr(args);
         assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// containerd's root directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
     }
 
     /// The temp dir (fifo and runc dirs for `ctr run` live here).

@@ -1,8 +1,9 @@
-//! `binaries` phase of join (airadm's own, after `import`): verify the whole bundle again and
-//! install its node binaries and the kubelet unit.
+//! `binaries` phase of join (airadm's own, after `import`): install the bundle's node binaries
+//! and the kubelet unit: those `import` staged in its verifying pass, or, when `import` did not
+//! run, from a pass of its own.
 
 use super::JoinData;
-use crate::phases::bundle::binaries_phase;
+use crate::phases::bundle::{BinariesPlacement, binaries_phase};
 use crate::workflow::{Phase, ready};
 
 pub(super) fn phase() -> Phase<JoinData> {
@@ -10,6 +11,7 @@ pub(super) fn phase() -> Phase<JoinData> {
         .inherit(&["bin-dir", "force-binaries", "dry-run"])
         .run(|data: &mut JoinData| {
             let o = &data.options;
-            ready(binaries_phase(&data.bundle, &data.node, &o.bin_dir, o.force_binaries, o.dry_run).and_then(|lines| data.say(lines)))
+            let placement = BinariesPlacement { root: &data.node, bin_dir: &o.bin_dir, force: o.force_binaries, dry_run: o.dry_run };
+            ready(binaries_phase(&mut data.bundle, &placement).and_then(|lines| data.say(lines)))
         })
 }

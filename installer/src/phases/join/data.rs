@@ -43,6 +43,8 @@ pub(crate) struct JoinData {
     pub root: Root,
     /// The `--dry-run` directory, kept when the run ends.
     pub dry_dir: Option<tempfile::TempDir>,
+    /// The phases that run, by name (`control-plane-prepare/certs`).
+    pub planned: Vec<String>,
     tls_bootstrap: Option<TlsBootstrap>,
     init_cfg: Option<InitConfig>,
     admin: Option<kube::Client>,
@@ -67,7 +69,20 @@ impl JoinData {
             Some(dir) => Root::new(dir.path()).named("the --dry-run directory"),
             None => node.clone(),
         };
-        Ok(Self { options, bundle, version, cfg, host, node, root, dry_dir, tls_bootstrap: None, init_cfg: None, admin: None })
+        Ok(Self {
+            options,
+            bundle,
+            version,
+            cfg,
+            host,
+            node,
+            root,
+            dry_dir,
+            planned: Vec::new(),
+            tls_bootstrap: None,
+            init_cfg: None,
+            admin: None,
+        })
     }
 
     /// Prints kubeadm's lines.

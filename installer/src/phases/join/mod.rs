@@ -96,6 +96,8 @@ pub async fn run(options: JoinOptions) -> anyhow::Result<()> {
     let mut data = JoinData::new(options).await?;
     let filter: Vec<String> = data.options.phase.iter().cloned().collect();
     let plan = runner.plan(&filter, &data.cfg.skip_phases)?;
+    let entries = runner.entries();
+    data.planned = plan.iter().map(|&i| entries[i].name.clone()).collect();
     runner.run(&plan, &mut data).await?;
     if filter.is_empty() {
         let done = match data.control_plane() {

@@ -226,3 +226,69 @@ fn bad_downloads_are_refused_naming_the_url_and_nothing_is_written() {
         assert!(written.is_empty(), "{path}: a failed build left {written:?}");
     }
 }
+
+/// Every phase of init after `binaries`: with them skipped, init is `import` then `binaries`.
+const AFTER_BINARIES: &str = "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start,wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,cni,show-join-command";
+
+fn init_import_and_binaries(bundle: &Path, key: &Path, ctd: &testkit::Containerd, rootfs: &Path, skip: &str) -> Command {
+    let mut cmd = airadm();
+    cmd.args(["init", "--node-name", "cp-0", "--ignore-preflight-errors=all", "--bundle"])
+        .arg(bundle)
+        .arg("--trusted-key")
+        .arg(key)
+        .arg("--rootfs")
+        .arg(rootfs)
+        .arg("--cri-socket")
+        .arg(format!("unix://{}", ctd.socket().display()))
+        .arg(format!("--skip-phases={skip}"));
+    cmd
+}
+
+/// When init runs both, `import`'s verifying pass also stages the binaries and `binaries` puts
+/// them in place: a bundle refused at its last byte leaves neither an image nor a file (nor a
+/// directory) behind; a good one gives the images and the binaries; with `binaries` skipped,
+/// `import` stages nothing.
+#[test]
+fn init_installs_the_binaries_import_staged_and_a_refused_bundle_leaves_neither() {
+    let world = World::reference(VERSION);
+    let server = ReleaseServer::start(VERSION, "amd64");
+    let (key, public) = world.keygen("release");
+    let out = world.path("out");
+    run_ok(build(&world, &key, &out, &world.path("cache"), &["--binaries-mirror", &server.url()]));
+    let bundle = world.bundle(&out, "amd64");
+    let ctd = testkit::Containerd::start("registry.k8s.io/pause:3.10.1");
+
+    let tampered = world.path("tampered.tar.zst");
+    let mut bytes = fs_err::read(&bundle).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    fs_err::write(&tampered, bytes).unwrap();
+    let rootfs = world.path("rootfs");
+    fs_err::create_dir_all(&rootfs).unwrap();
+    let err = run_fails(init_import_and_binaries(&tampered, &public, &ctd, &rootfs, AFTER_BINARIES));
+    assert!(err.contains("phase \"import\"") && err.contains(&tampered.display().to_string()), "{err}");
+    assert_eq!(testkit::walk(&rootfs), Vec::<PathBuf>::new(), "left after a refused bundle");
+    assert_eq!(ctd.ctr_ok(&["images", "ls", "-q"]), "", "images named after a refused bundle");
+
+    let done = run_ok(init_import_and_binaries(&bundle, &public, &ctd, &rootfs, AFTER_BINARIES));
+    assert!(done.contains(&format!("[import] registry.k8s.io/kube-apiserver:{VERSION}")), "{done}");
+    assert!(done.contains(&format!("[binaries] Installed kubelet {VERSION} to \"/usr/local/bin/kubelet\"")), "{done}");
+    let mut installed: Vec<String> =
+        testkit::walk(&rootfs).iter().filter(|p| p.is_file()).map(|p| p.strip_prefix(&rootfs).unwrap().display().to_string()).collect();
+    installed.retain(|p| !p.starts_with("etc/systemd/"));
+    installed.sort();
+    let mut expected: Vec<String> = NODE_FILES.iter().filter(|f| **f != "usr/local/bin/airadm").map(|f| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(installed, expected, "only the binaries, no staged temp file left");
+    for file in &installed {
+        assert_eq!(fs_err::metadata(rootfs.join(file)).unwrap().permissions().mode() & 0o7777, 0o755, "{file}");
+    }
+    let kubelet = rootfs.join("usr/local/bin/kubelet");
+    assert_eq!(output_of(&kubelet, &["--version"]).trim(), format!("Kubernetes {VERSION}"));
+
+    let import_only = world.path("rootfs-import-only");
+    fs_err::create_dir_all(&import_only).unwrap();
+    let done = run_ok(init_import_and_binaries(&bundle, &public, &ctd, &import_only, &format!("binaries,{AFTER_BINARIES}")));
+    assert!(done.contains("[import]") && !done.contains("[binaries]"), "{done}");
+    assert_eq!(testkit::walk(&import_only), Vec::<PathBuf>::new(), "import staged binaries that no phase installs");
+}
