@@ -174,21 +174,32 @@ fn bundles_carry_the_release_binaries_and_airadm_installs_them_once() {
     assert!(other.join("opt/cni/bin/portmap").is_file() && !other.join("usr/local/bin").exists());
 }
 
-#[test]
-fn a_bundle_with_binaries_that_fails_verification_installs_nothing() {
-    let world = World::reference(VERSION);
+/// A bundle of the reference images and node binaries (from the loopback release server), and
+/// the public key it verifies with.
+fn bundle_with_binaries(world: &World) -> (PathBuf, PathBuf) {
     let server = ReleaseServer::start(VERSION, "amd64");
     let (key, public) = world.keygen("release");
     let out = world.path("out");
-    run_ok(build(&world, &key, &out, &world.path("cache"), &["--binaries-mirror", &server.url()]));
-    let bundle = world.bundle(&out, "amd64");
-    // The last bytes of the file: the zstd checksum (the detached signature is moved away, so
-    // only the embedded one guards it); nothing may be installed before the end checks out.
-    fs_err::rename(PathBuf::from(format!("{}.minisig", bundle.display())), world.path("detached.minisig")).unwrap();
-    let mut bytes = fs_err::read(&bundle).unwrap();
+    run_ok(build(world, &key, &out, &world.path("cache"), &["--binaries-mirror", &server.url()]));
+    (world.bundle(&out, "amd64"), public)
+}
+
+/// `bundle` with its last byte, the zstd checksum, flipped, written to `to` (which has no
+/// detached signature, so only the embedded one guards it): nothing may be used before the end
+/// of the stream checks out.
+fn with_last_byte_flipped(bundle: &Path, to: &Path) {
+    let mut bytes = fs_err::read(bundle).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
-    fs_err::write(&bundle, bytes).unwrap();
+    fs_err::write(to, bytes).unwrap();
+}
+
+#[test]
+fn a_bundle_with_binaries_that_fails_verification_installs_nothing() {
+    let world = World::reference(VERSION);
+    let (intact, public) = bundle_with_binaries(&world);
+    let bundle = world.path("tampered.tar.zst");
+    with_last_byte_flipped(&intact, &bundle);
     let rootfs = world.path("rootfs");
     fs_err::create_dir_all(&rootfs).unwrap();
     let err = run_fails(
@@ -251,18 +262,11 @@ fn init_import_and_binaries(bundle: &Path, key: &Path, ctd: &testkit::Containerd
 #[test]
 fn init_installs_the_binaries_import_staged_and_a_refused_bundle_leaves_neither() {
     let world = World::reference(VERSION);
-    let server = ReleaseServer::start(VERSION, "amd64");
-    let (key, public) = world.keygen("release");
-    let out = world.path("out");
-    run_ok(build(&world, &key, &out, &world.path("cache"), &["--binaries-mirror", &server.url()]));
-    let bundle = world.bundle(&out, "amd64");
+    let (bundle, public) = bundle_with_binaries(&world);
     let ctd = testkit::Containerd::start("registry.k8s.io/pause:3.10.1");
 
     let tampered = world.path("tampered.tar.zst");
-    let mut bytes = fs_err::read(&bundle).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x55;
-    fs_err::write(&tampered, bytes).unwrap();
+    with_last_byte_flipped(&bundle, &tampered);
     let rootfs = world.path("rootfs");
     fs_err::create_dir_all(&rootfs).unwrap();
     let err = run_fails(init_import_and_binaries(&tampered, &public, &ctd, &rootfs, AFTER_BINARIES));
