@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Release binaries (issue 14): static, stripped `airadm` and `airbundle` for linux/amd64 and
+# linux/arm64, cross-compiled from this machine with cargo-zigbuild (zig from PyPI's `ziglang`
+# links them against musl and builds the C parts, aws-lc and zstd, for each target).
+#
+#   .ci/dist.sh [--signing-key KEY] [--out DIR] [ARCH...]     (ARCH: amd64 arm64; default both)
+#
+# Writes DIR (default dist/): airadm-VERSION-linux-ARCH, airbundle-VERSION-linux-ARCH,
+# SHA256SUMS, and with --signing-key (a key from `airbundle keygen`) SHA256SUMS.minisig, so that
+# a node can check the installer before trusting it: `minisign -Vm SHA256SUMS -p release.pub`,
+# then `sha256sum -c SHA256SUMS`. Installs what it needs the first time (the rustup targets,
+# ziglang, cargo-zigbuild), at pinned versions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ZIG_VERSION=0.15.2
+ZIGBUILD_VERSION=0.24.1
+key= out=dist arches=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --signing-key) key=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    amd64 | arm64) arches+=("$1"); shift ;;
+    *) echo ".ci/dist.sh: unknown argument \`$1\`: use --signing-key KEY, --out DIR, amd64, arm64" >&2; exit 2 ;;
+  esac
+done
+[ ${#arches[@]} -gt 0 ] || arches=(amd64 arm64)
+if [ -n "$key" ] && [ ! -f "$key" ]; then
+  echo ".ci/dist.sh: --signing-key \`$key\` is not a file: make one with \`airbundle keygen\`" >&2
+  exit 2
+fi
+if [ -n "$key" ] && ! command -v minisign >/dev/null; then
+  echo ".ci/dist.sh: minisign not found: install Debian's minisign (.ci/deps.sh does)" >&2
+  exit 2
+fi
+
+triple() { case $1 in amd64) echo x86_64-unknown-linux-musl ;; arm64) echo aarch64-unknown-linux-musl ;; esac; }
+
+# The tools, once per machine.
+for arch in "${arches[@]}"; do
+  rustup target list --installed | grep -qx "$(triple "$arch")" || rustup target add "$(triple "$arch")"
+done
+python3 -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION" || python3 -m pip install -q "ziglang==$ZIG_VERSION"
+cargo zigbuild --version 2>/dev/null | grep -q " $ZIGBUILD_VERSION\$" || cargo install -q --locked cargo-zigbuild --version "$ZIGBUILD_VERSION"
+
+version=v$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+mkdir -p "$out"
+for arch in "${arches[@]}"; do
+  t=$(triple "$arch")
+  echo ".ci/dist.sh: building $version for linux/$arch ($t)" >&2
+  cargo zigbuild --profile dist --locked --target "$t" -p installer -p builder --bins
+  for program in airadm airbundle; do
+    install -m 0755 "${CARGO_TARGET_DIR:-target}/$t/dist/$program" "$out/$program-$version-linux-$arch"
+  done
+done
+(cd "$out" && sha256sum -- air*-"$version"-linux-* > SHA256SUMS)
+if [ -n "$key" ]; then
+  rm -f "$out/SHA256SUMS.minisig"
+  minisign -S -s "$key" -m "$out/SHA256SUMS" -t "airadm $version release binaries" < /dev/null
+fi
+ls -l "$out" >&2
