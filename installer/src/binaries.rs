@@ -3,8 +3,9 @@
 //! `--bin-dir`), the CNI plugins into `/opt/cni/bin`, under `--rootfs` when given.
 //!
 //! One verifying pass over the bundle (its own, or the `import` phase's when both run: see
-//! [`Staging`]): each binary to install streams into a temp file beside its final path; only when the whole bundle checked out are they renamed into place (mode 0755),
-//! so a refused bundle leaves the node as it was. A file already identical is left alone; a
+//! [`Staging`]): each binary to install streams into a temp file beside its final path; only
+//! when the whole bundle checked out are they renamed into place (mode 0755), so a refused
+//! bundle leaves the node as it was. A file already identical is left alone; a
 //! different one is reported and kept unless `--force-binaries`. Then the kubelet's systemd unit
 //! and kubeadm's drop-in, pointing at the installed kubelet, and `systemctl daemon-reload` and
 //! `enable kubelet` where systemd runs.

@@ -61,20 +61,20 @@ impl OpenBundle {
 }
 
 /// Where and how the `binaries` phase installs: under `root` (the node), into `bin_dir`.
-pub(crate) struct BinariesPlacement<'a> {
-    pub(crate) root: &'a Root,
-    pub(crate) bin_dir: &'a str,
+pub(crate) struct BinariesPlacement {
+    pub(crate) root: Root,
+    pub(crate) bin_dir: String,
     pub(crate) force: bool,
     pub(crate) dry_run: bool,
 }
 
-impl BinariesPlacement<'_> {
+impl BinariesPlacement {
     fn target(&self, opened: &OpenBundle) -> crate::binaries::Target {
         crate::binaries::Target {
             expected: Some(opened.manifest.clone()),
             arch: opened.arch.clone(),
             root: self.root.clone(),
-            bin_dir: self.bin_dir.to_owned(),
+            bin_dir: self.bin_dir.clone(),
             force: self.force,
             dry_run: self.dry_run,
         }
@@ -83,7 +83,7 @@ impl BinariesPlacement<'_> {
 
 /// Our `binaries` phase: install the node's binaries the `import` phase staged, or else verify
 /// the whole bundle again and install them from it.
-pub(crate) fn binaries_phase(opened: &mut OpenBundle, placement: &BinariesPlacement<'_>) -> anyhow::Result<Vec<String>> {
+pub(crate) fn binaries_phase(opened: &mut OpenBundle, placement: &BinariesPlacement) -> anyhow::Result<Vec<String>> {
     if let Some(staged) = opened.staged.take() {
         return Ok(staged.commit(&opened.manifest, &opened.path)?.1);
     }
@@ -104,7 +104,7 @@ pub(crate) async fn import_phase(
     opened: &mut OpenBundle,
     cri_socket: &str,
     dry_run: bool,
-    binaries: Option<&BinariesPlacement<'_>>,
+    binaries: Option<&BinariesPlacement>,
 ) -> anyhow::Result<Vec<String>> {
     let socket = runtime::socket_path(Some(cri_socket), Path::new("/"))?;
     let binaries = binaries.map(|p| crate::binaries::Staging::new(p.target(opened))).transpose()?;

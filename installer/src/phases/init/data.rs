@@ -9,7 +9,7 @@ use super::InitOptions;
 use crate::kubeadm::config::{self, ComponentImages, HostFacts, InitConfig, Version};
 use crate::kubeadm::files::Root;
 use crate::kubeadm::{certs, kubeconfig};
-use crate::phases::bundle::OpenBundle;
+use crate::phases::bundle::{BinariesPlacement, OpenBundle};
 use crate::phases::client::AdminClient;
 use crate::phases::host::host_facts;
 
@@ -92,6 +92,12 @@ impl InitData {
             planned: Vec::new(),
             admin: AdminClient(None),
         })
+    }
+
+    /// Where the `binaries` phase installs: under the node, `--bin-dir`, `--force-binaries`.
+    pub fn binaries_placement(&self) -> BinariesPlacement {
+        let o = &self.options;
+        BinariesPlacement { root: self.node.clone(), bin_dir: o.bin_dir.clone(), force: o.force_binaries, dry_run: o.dry_run }
     }
 
     /// Prints kubeadm's lines (kubeadm: `data.OutputWriter()`).

@@ -2,7 +2,7 @@
 //! runtime behind the CRI socket, as `airadm images import` does (dry run: verify only).
 
 use super::InitData;
-use crate::phases::bundle::{BinariesPlacement, import_phase};
+use crate::phases::bundle::import_phase;
 use crate::workflow::Phase;
 
 pub(super) fn phase() -> Phase<InitData> {
@@ -10,11 +10,9 @@ pub(super) fn phase() -> Phase<InitData> {
         .inherit(&["config", "cri-socket", "dry-run"])
         .run(|data: &mut InitData| {
             Box::pin(async move {
-                let o = &data.options;
-                let placement = BinariesPlacement { root: &data.node, bin_dir: &o.bin_dir, force: o.force_binaries, dry_run: o.dry_run };
                 // The `binaries` phase next commits what this pass stages for it.
-                let binaries = data.planned.iter().any(|p| p == "binaries").then_some(&placement);
-                let lines = import_phase(&mut data.bundle, &data.cfg.cri_socket, o.dry_run, binaries).await?;
+                let binaries = data.planned.iter().any(|p| p == "binaries").then(|| data.binaries_placement());
+                let lines = import_phase(&mut data.bundle, &data.cfg.cri_socket, data.options.dry_run, binaries.as_ref()).await?;
                 data.say(lines)
             })
         })

@@ -13,7 +13,7 @@ use super::JoinOptions;
 use crate::kubeadm::config::{self, ComponentImages, Discovery, HostFacts, InitConfig, InitFlags, JoinConfig, Version};
 use crate::kubeadm::discovery::{self, Cluster, Pins, Token, token};
 use crate::kubeadm::files::Root;
-use crate::phases::bundle::OpenBundle;
+use crate::phases::bundle::{BinariesPlacement, OpenBundle};
 use crate::phases::host::host_facts;
 
 /// The cluster a TLS bootstrap talks to, and the token it uses (kubeadm's `tlsBootstrapCfg`).
@@ -83,6 +83,12 @@ impl JoinData {
             init_cfg: None,
             admin: None,
         })
+    }
+
+    /// Where the `binaries` phase installs: under the node, `--bin-dir`, `--force-binaries`.
+    pub fn binaries_placement(&self) -> BinariesPlacement {
+        let o = &self.options;
+        BinariesPlacement { root: self.node.clone(), bin_dir: o.bin_dir.clone(), force: o.force_binaries, dry_run: o.dry_run }
     }
 
     /// Prints kubeadm's lines.
