@@ -8,7 +8,7 @@ use crate::registry::Mirror;
 
 /// Builds signed, reproducible air-gap bundles of a Kubernetes version's control-plane images.
 #[derive(Debug, Parser)]
-#[command(name = "airbundle", version, about)]
+#[command(name = "airbundle", version = bundle::long_version!(), about)]
 pub struct Cli {
     /// Log filter (tracing's syntax), also from AIRBUNDLE_LOG.
     #[arg(long, global = true, env = "AIRBUNDLE_LOG", default_value = "warn")]
@@ -29,6 +29,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Show a bundle's version, architecture and images (the signature is not checked).
     Inspect(InspectArgs),
+    /// Print the version, git commit, target and build date, as `kubeadm version` does.
+    Version(VersionArgs),
 }
 
 /// Version-catalog overrides shared by `build` and `list-images`.
@@ -147,4 +149,12 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `airbundle version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format: short, json or yaml.
+    #[arg(long, short)]
+    pub output: Option<String>,
 }

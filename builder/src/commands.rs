@@ -9,7 +9,7 @@ use crate::binaries::Sources;
 use crate::build::{self, BinaryOptions, BuildOptions};
 use crate::cache::BlobCache;
 use crate::catalog::{Catalog, CatalogImage, KubernetesVersion, Overrides};
-use crate::cli::{BuildArgs, CatalogArgs, InspectArgs, KeygenArgs, ListImagesArgs};
+use crate::cli::{BuildArgs, CatalogArgs, InspectArgs, KeygenArgs, ListImagesArgs, VersionArgs};
 use crate::output;
 use crate::progress::{Mode, Progress};
 
@@ -95,6 +95,14 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     output::write_atomic(&secret, pair.secret.as_bytes(), 0o600).with_context(|| format!("failed to write `{}`", secret.display()))?;
     output::write_atomic(&public, pair.public.as_bytes(), 0o644).with_context(|| format!("failed to write `{}`", public.display()))?;
     writeln!(std::io::stdout().lock(), "key {} written to {} and {}", pair.key_id, secret.display(), public.display())?;
+    Ok(())
+}
+
+/// `airbundle version [-o short|json|yaml]`: what `airadm version` prints, for airbundle.
+pub fn version(args: &VersionArgs) -> anyhow::Result<()> {
+    let yaml = |value: &serde_json::Value| serde_saphyr::to_string(value).unwrap_or_default();
+    let text = bundle::build_info!().render("airbundle", args.output.as_deref(), yaml).map_err(anyhow::Error::msg)?;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 

@@ -25,5 +25,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::ListImages(args) => commands::list_images(args),
         cli::Command::Keygen(args) => commands::keygen(args),
         cli::Command::Inspect(args) => commands::inspect(args),
+        cli::Command::Version(args) => commands::version(&args),
     }
 }

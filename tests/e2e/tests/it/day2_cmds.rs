@@ -8,7 +8,7 @@ use std::process::Command;
 
 use testkit::{run_fails, run_ok};
 
-use crate::airadm;
+use crate::{airadm, airbundle};
 
 const VERSION: &str = "v1.34.4";
 
@@ -141,6 +141,16 @@ fn version_has_kubeadms_shapes() {
     }
     let err = run_fails(airadm().args(["version", "-o", "xml"]));
     assert!(err.contains("invalid output format: xml"), "{err}");
+    // airbundle says the same of itself, and `--version` in one line.
+    let theirs: serde_json::Value = serde_json::from_str(&run_ok(airbundle().args(["version", "-o", "json"]))).unwrap();
+    for key in ["gitVersion", "gitCommit", "gitTreeState", "buildDate", "target", "platform"] {
+        assert_eq!(theirs["clientVersion"][key], info[key], "{key}");
+    }
+    let target = info["target"].as_str().unwrap();
+    let said = run_ok(airbundle().arg("--version"));
+    assert!(said.starts_with(&format!("airbundle v{} (commit {}, tree ", env!("CARGO_PKG_VERSION"), head.trim())), "{said}");
+    assert!(said.contains(&format!(", target {target}, built {}", info["buildDate"].as_str().unwrap())), "{said}");
+    assert!(run_ok(airbundle().arg("version")).starts_with("airbundle version: &version.Info{Major:\"0\""));
 }
 
 #[test]
