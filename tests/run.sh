@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command on a fresh machine (README's second command; `.ci/run` runs exactly this):
 # installs the Debian packages the tests need (.ci/deps.sh, as root), then builds the binaries the
-# end-to-end tests run and runs every test of the workspace.
+# end-to-end tests run (the static release ones too) and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -37,6 +37,12 @@ if [ "$free_kib" -lt $((8 * 1024 * 1024)) ]; then
 fi
 echo "tests/run.sh: cargo build --workspace --bins --locked && cargo test --workspace --locked $*"
 cargo build --workspace --bins --locked
+# The static release binaries of both architectures, which the release tests run in a Debian 11
+# root and under qemu-aarch64 (tests/e2e/tests/it/release.rs; a test builds them itself when they
+# are missing, into the same place).
+target=${CARGO_TARGET_DIR:-target}
+echo "tests/run.sh: .ci/dist.sh --out $target/dist amd64 arm64"
+CARGO_TARGET_DIR=$target/dist-build flock "$target/dist.lock" .ci/dist.sh --out "$target/dist" amd64 arm64
 status=0
 cargo test --workspace --locked "$@" || status=$?
 disk

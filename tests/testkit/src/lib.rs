@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod containerd;
 pub mod controlplane;
+pub mod dist;
 pub mod docker;
 pub mod golden;
 pub mod image;

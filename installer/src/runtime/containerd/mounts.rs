@@ -1,7 +1,8 @@
 //! Where airadm writes a layer, given the mounts `Snapshots.Prepare` returned: a bind mount's
 //! source as it is (a bind mount shows that same tree), or an overlay mounted here on a temp dir
-//! and unmounted on drop. Other mounts (and options we do not know) are left to containerd's
-//! `Diff.Apply`.
+//! and unmounted on drop. Other mounts (and options we do not know), and mounts whose paths this
+//! process cannot see (airadm in a chroot or a container of its own, talking to the host's
+//! containerd over its socket), are left to containerd's `Diff.Apply`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,20 @@ impl Target {
                 (known && data.len() <= MAX_MOUNT_DATA && data.contains("upperdir=")).then_some(Self::Overlay(data))
             }
             _ => None,
+        }
+    }
+
+    /// Whether the directories the target names are there for this process (they are whenever
+    /// airadm sees the file system containerd sees: containerd made them before answering).
+    pub fn visible(&self) -> bool {
+        match self {
+            Self::Directory(dir) => dir.is_dir(),
+            Self::Overlay(data) => data
+                .split(',')
+                .filter_map(|o| o.split_once('='))
+                .filter(|(key, _)| matches!(*key, "lowerdir" | "upperdir" | "workdir"))
+                .flat_map(|(_, dirs)| dirs.split(':'))
+                .all(|dir| Path::new(dir).is_dir()),
         }
     }
 }
@@ -103,6 +118,22 @@ mod tests {
     fn overlays_pass_their_options_to_the_kernel() {
         let m = mount("overlay", "overlay", &["index=off", "workdir=/s/2/work", "upperdir=/s/2/fs", "lowerdir=/s/1/fs"]);
         assert_eq!(Target::of(&[m]), Some(Target::Overlay("index=off,workdir=/s/2/work,upperdir=/s/2/fs,lowerdir=/s/1/fs".into())));
+    }
+
+    #[test]
+    fn a_target_is_visible_only_when_its_directories_are_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = |name: &str| {
+            let path = dir.path().join(name);
+            fs_err::create_dir_all(&path).unwrap();
+            path.display().to_string()
+        };
+        let (lower, lower2, upper, work) = (here("1/fs"), here("0/fs"), here("2/fs"), here("2/work"));
+        assert!(Target::Directory(lower.clone().into()).visible());
+        assert!(!Target::Directory(dir.path().join("9/fs")).visible());
+        let overlay = |lower: &str| Target::Overlay(format!("index=off,workdir={work},upperdir={upper},lowerdir={lower}"));
+        assert!(overlay(&format!("{lower}:{lower2}")).visible());
+        assert!(!overlay(&format!("{lower}:/nowhere/fs")).visible());
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Containerd {
     /// Applies `layer` to the prepared snapshot `key`; returns the diffID of what was applied.
     async fn apply(&self, key: &str, mounts: Vec<Mount>, layer: &Descriptor) -> Result<String, UnpackError> {
         match mounts::Target::of(&mounts) {
-            Some(target) if self.applier == Applier::Airadm && applies_media_type(&layer.media_type) => {
+            Some(target) if self.applier == Applier::Airadm && applies_media_type(&layer.media_type) && target.visible() => {
                 self.apply_here(key, target, layer).await
             }
             _ => {

@@ -16,6 +16,7 @@ mod init;
 mod interop;
 mod join;
 mod real_images;
+mod release;
 mod reset;
 mod retry;
 mod swap;
