@@ -48,9 +48,14 @@ pub struct World {
 
 impl World {
     pub fn new(unique_layer_size: usize) -> Self {
+        Self::of("v1.31.2", CATALOG_V1_31_2, unique_layer_size)
+    }
+
+    /// A registry seeded with `catalog`'s test images, the names of Kubernetes `version`.
+    pub fn of(version: &str, catalog: &[(&str, &str)], unique_layer_size: usize) -> Self {
         let registry = Registry::start();
-        let pushed = seed_catalog(&registry, CATALOG_V1_31_2, unique_layer_size);
-        Self { version: "v1.31.2".into(), registry, pushed, dir: tempfile::tempdir().unwrap() }
+        let pushed = seed_catalog(&registry, catalog, unique_layer_size);
+        Self { version: version.into(), registry, pushed, dir: tempfile::tempdir().unwrap() }
     }
 
     /// A registry holding Kubernetes' own images of `version`, made from the reference binaries

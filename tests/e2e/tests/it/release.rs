@@ -1,14 +1,20 @@
 //! The release binaries (`.ci/dist.sh`) where the glibc build cannot go: the static amd64
-//! `airadm` in a Debian 11 root (glibc 2.31) against a containerd on the host, the arm64 build
-//! under `qemu-aarch64`, and what `ldd` and `readelf` say of each.
+//! `airadm` in a Debian 11 root (glibc 2.31) against a containerd on the host, installing the
+//! node binaries (itself among them) from the bundle it was built into; the arm64 build under
+//! `qemu-aarch64`; and what `ldd` and `readelf` say of each.
 
 use std::path::Path;
 use std::process::Command;
 
+use testkit::image::CATALOG_V1_34_4;
+use testkit::releases::ReleaseServer;
 use testkit::{Containerd, dist, require, run, run_fails, run_ok, workspace_bin};
 
 use crate::World;
 use crate::import::manifest;
+
+/// The release whose node binaries (the reference toolchain's) the amd64 bundle carries.
+const NODE_VERSION: &str = "v1.34.4";
 
 /// The commit this tree is at (what `version` must report).
 fn head() -> String {
@@ -35,11 +41,18 @@ fn in_root(root: &Path, host_dir: &Path, args: &[&str]) -> Command {
 }
 
 #[test]
-fn the_static_airadm_verifies_and_imports_in_a_debian_11_root_against_the_hosts_containerd() {
-    let world = World::new(20_000);
+fn the_static_airadm_verifies_imports_and_installs_in_a_debian_11_root_against_the_hosts_containerd() {
+    let world = World::of(NODE_VERSION, CATALOG_V1_34_4, 20_000);
+    let server = ReleaseServer::start(NODE_VERSION, "amd64");
     let (key, public) = world.keygen("release");
     let out = world.path("out");
-    run_ok(world.build(&key, "amd64", &out, &[]));
+    let static_airadm = dist::binary("airadm", "amd64");
+    // Each bundle carries its own architecture's airadm: the arm64 one is refused for amd64.
+    let wrong = format!("amd64={}", dist::binary("airadm", "arm64").display());
+    let err = run_fails(world.build(&key, "amd64", &out, &["--binaries-mirror", &server.url(), "--airadm-binary", &wrong]));
+    assert!(err.contains(&format!("--airadm-binary {wrong}: is an ELF executable for machine 183, not for amd64")), "{err}");
+    let given = format!("amd64={}", static_airadm.display());
+    run_ok(world.build(&key, "amd64", &out, &["--binaries-mirror", &server.url(), "--airadm-binary", &given]));
     let bundle = world.bundle(&out, "amd64");
     // A root of our own, hard-linked from the per-machine one (new files only are written in it).
     let old = dist::old_root();
@@ -49,7 +62,7 @@ fn the_static_airadm_verifies_and_imports_in_a_debian_11_root_against_the_hosts_
         fs_err::copy(from, root.path().join(to)).unwrap();
     };
     fs_err::create_dir_all(root.path().join("run/host")).unwrap();
-    put(&dist::binary("airadm", "amd64"), "usr/local/bin/airadm");
+    put(&static_airadm, "usr/local/bin/airadm");
     put(&workspace_bin("airadm"), "usr/local/bin/airadm-glibc");
     put(&bundle, "tmp/bundle.tar.zst");
     put(&public, "tmp/release.pub");
@@ -67,7 +80,7 @@ fn the_static_airadm_verifies_and_imports_in_a_debian_11_root_against_the_hosts_
     assert_eq!(info["gitCommit"], head().as_str());
     let verify = ["/usr/local/bin/airadm", "verify", "--bundle", "/tmp/bundle.tar.zst", "--trusted-key", "/tmp/release.pub"];
     let said = run_ok(in_root(root.path(), &sockets, &verify));
-    assert!(said.contains(": OK: Kubernetes v1.31.2 linux/amd64, 7 images"), "{said}");
+    assert!(said.contains(&format!(": OK: Kubernetes {NODE_VERSION} linux/amd64, 7 images")), "{said}");
     let import = ["/usr/local/bin/airadm", "images", "import", "--bundle", "/tmp/bundle.tar.zst", "--trusted-key", "/tmp/release.pub"];
     let output = run(in_root(root.path(), &sockets, &import).args(["--cri-socket", &socket]));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -77,6 +90,14 @@ fn the_static_airadm_verifies_and_imports_in_a_debian_11_root_against_the_hosts_
     }
     let check = ctd.ctr_ok(&["images", "check"]);
     assert_eq!(check.lines().skip(1).filter(|l| l.contains("complete") && l.trim_end().ends_with("true")).count(), 14, "{check}");
+    // The node's binaries, this airadm among them, installed from the bundle there, run there.
+    let install = ["/usr/local/bin/airadm", "binaries", "install", "--bundle", "/tmp/bundle.tar.zst", "--trusted-key", "/tmp/release.pub"];
+    run_ok(in_root(root.path(), &sockets, &install).args(["--rootfs", "/node"]));
+    assert_eq!(fs_err::read(root.path().join("node/usr/local/bin/airadm")).unwrap(), fs_err::read(&static_airadm).unwrap());
+    let short = run_ok(in_root(root.path(), &sockets, &["/node/usr/local/bin/airadm", "version", "-o", "short"]));
+    assert_eq!(short.trim(), concat!("v", env!("CARGO_PKG_VERSION")));
+    let kubelet = run_ok(in_root(root.path(), &sockets, &["/node/usr/local/bin/kubelet", "--version"]));
+    assert_eq!(kubelet.trim(), format!("Kubernetes {NODE_VERSION}"));
 }
 
 #[test]
