@@ -39,22 +39,32 @@ triple() { case $1 in amd64) echo x86_64-unknown-linux-musl ;; arm64) echo aarch
 for arch in "${arches[@]}"; do
   rustup target list --installed | grep -qx "$(triple "$arch")" || rustup target add "$(triple "$arch")"
 done
-python3 -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION" || python3 -m pip install -q "ziglang==$ZIG_VERSION"
+# Debian's own python3 refuses pip installs outside a venv (PEP 668) unless told otherwise.
+if ! python3 -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --break-system-packages "ziglang==$ZIG_VERSION" \
+    || python3 -m pip install -q --disable-pip-version-check "ziglang==$ZIG_VERSION"
+fi
 cargo zigbuild --version 2>/dev/null | grep -q " $ZIGBUILD_VERSION\$" || cargo install -q --locked cargo-zigbuild --version "$ZIGBUILD_VERSION"
 
 version=v$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 mkdir -p "$out"
+built=()
 for arch in "${arches[@]}"; do
   t=$(triple "$arch")
   echo ".ci/dist.sh: building $version for linux/$arch ($t)" >&2
   cargo zigbuild --profile dist --locked --target "$t" -p installer -p builder --bins
   for program in airadm airbundle; do
-    install -m 0755 "${CARGO_TARGET_DIR:-target}/$t/dist/$program" "$out/$program-$version-linux-$arch"
+    # Whole files only, under their final names (a test or the demo may be reading $out).
+    install -m 0755 "${CARGO_TARGET_DIR:-target}/$t/dist/$program" "$out/.$program-$version-linux-$arch.tmp"
+    mv -f "$out/.$program-$version-linux-$arch.tmp" "$out/$program-$version-linux-$arch"
+    built+=("$program-$version-linux-$arch")
   done
 done
-(cd "$out" && sha256sum -- air*-"$version"-linux-* > SHA256SUMS)
+# The sums (and their signature) name exactly what this run built; an older signature goes.
+rm -f "$out/SHA256SUMS.minisig"
+(cd "$out" && sha256sum -- "${built[@]}" > .SHA256SUMS.tmp && mv -f .SHA256SUMS.tmp SHA256SUMS)
 if [ -n "$key" ]; then
-  rm -f "$out/SHA256SUMS.minisig"
-  minisign -S -s "$key" -m "$out/SHA256SUMS" -t "airadm $version release binaries" < /dev/null
+  minisign -S -s "$key" -m "$out/SHA256SUMS" -x "$out/.SHA256SUMS.minisig.tmp" -t "airadm $version release binaries" < /dev/null
+  mv -f "$out/.SHA256SUMS.minisig.tmp" "$out/SHA256SUMS.minisig"
 fi
 ls -l "$out" >&2

@@ -50,7 +50,8 @@ done
 
 step "airbundle keygen: the release key, which signs the release's SHA256SUMS and the bundles"
 "$AIRBUNDLE" keygen --output-dir "$T/keys" --name demo
-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/dist-build .ci/dist.sh --signing-key "$T/keys/demo.key" --out "$T/dist" amd64 arm64 2>/dev/null
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/dist-build .ci/dist.sh --signing-key "$T/keys/demo.key" --out "$T/dist" amd64 arm64 2>"$T/dist-sign.log" \
+  || { cat "$T/dist-sign.log" >&2; echo "demo: signing the release's SHA256SUMS failed" >&2; exit 1; }
 step "a node checks the installer before trusting it: minisign -Vm SHA256SUMS, sha256sum -c"
 minisign -Vm "$T/dist/SHA256SUMS" -p "$T/keys/demo.pub"
 (cd "$T/dist" && sha256sum -c SHA256SUMS)

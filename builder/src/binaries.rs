@@ -3,6 +3,7 @@
 //! tree of it (`--binaries-dir`). `fetch` downloads and checks them, `unpack` turns the release
 //! archives into plain files, all in the blob cache.
 
+mod elf;
 mod fetch;
 mod unpack;
 

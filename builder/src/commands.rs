@@ -37,6 +37,16 @@ fn build_options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
     };
     // All cores, up to MAX_DEFAULT_ZSTD_WORKERS: each worker holds about 3 MiB of zstd's buffers,
     // and the build stays under 64 MiB of RSS with four.
+    let mut airadm = std::collections::BTreeMap::new();
+    for (arch, path) in &args.airadm_binaries {
+        if let Some(first) = airadm.insert(arch.clone(), path.clone()) {
+            anyhow::bail!(
+                "--airadm-binary {arch}= is given twice ({} and {}): give one airadm per architecture",
+                first.display(),
+                path.display()
+            );
+        }
+    }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32).min(MAX_DEFAULT_ZSTD_WORKERS);
     Ok(BuildOptions {
         kubernetes_version: args.catalog.kubernetes_version.clone(),
@@ -62,7 +72,7 @@ fn build_options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
                 (None, Some(dir)) => Sources::Dir(dir.clone()),
                 (None, None) => Sources::Upstream,
             },
-            airadm: args.airadm_binaries.iter().cloned().collect(),
+            airadm,
         },
     })
 }

@@ -327,11 +327,15 @@ impl Body {
 fn take_airadm(arch: &str, path: &Path, cache: &BlobCache) -> Result<Binary, FetchError> {
     let bad = |reason: String| FetchError::Airadm { arch: arch.to_owned(), path: path.to_owned(), reason };
     let mut file = fs_err::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut header = [0u8; 20];
-    io::Read::read_exact(&mut file, &mut header).map_err(|_| bad("is not an ELF executable".into()))?;
-    let machine = elf_machine(&header).ok_or_else(|| bad("is not an ELF executable".into()))?;
-    if Some(machine) != elf_machine_of(arch) {
-        return Err(bad(format!("is an ELF executable for machine {machine}, not for {arch}")));
+    let elf = super::elf::read(&mut file).map_err(|e| bad(e.to_string()))?.ok_or_else(|| bad("is not an ELF executable".into()))?;
+    if Some(elf.machine) != super::elf::machine_of(arch) {
+        return Err(bad(format!("is an ELF executable for machine {}, not for {arch}", elf.machine)));
+    }
+    if elf.dynamic {
+        tracing::warn!(
+            "--airadm-binary {arch}={}: is dynamically linked: it runs only on nodes with the libc it was built against (the static release build, .ci/dist.sh, runs on any)",
+            path.display()
+        );
     }
     io::Seek::rewind(&mut file).map_err(|e| bad(e.to_string()))?;
     let location = Location::File(path.to_owned());
@@ -352,28 +356,3 @@ fn take_airadm(arch: &str, path: &Path, cache: &BlobCache) -> Result<Binary, Fet
         source: None,
     })
 }
-
-/// `e_machine` of an ELF header (little- or big-endian).
-fn elf_machine(header: &[u8; 20]) -> Option<u16> {
-    if header[..4] != *b"\x7fELF" {
-        return None;
-    }
-    let bytes = [header[18], header[19]];
-    Some(if header[5] == 2 { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) })
-}
-
-/// The ELF machine of a Go architecture name.
-fn elf_machine_of(arch: &str) -> Option<u16> {
-    Some(match arch {
-        "amd64" => 62,
-        "arm64" => 183,
-        "arm" => 40,
-        "ppc64le" => 21,
-        "s390x" => 22,
-        "riscv64" => 243,
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests;

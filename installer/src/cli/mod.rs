@@ -80,7 +80,7 @@ where
 
 /// Brings up Kubernetes nodes from an airbundle bundle, with no network, kubeadm-compatible.
 #[derive(Debug, Parser)]
-#[command(name = "airadm", version, about)]
+#[command(name = "airadm", version = bundle::long_version!(), about)]
 pub struct Cli {
     /// Log filter (tracing's syntax), also from AIRADM_LOG (kube-rs's own errors are off: airadm reports them).
     #[arg(long, global = true, env = "AIRADM_LOG", default_value = "warn,kube_client=off")]

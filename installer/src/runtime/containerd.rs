@@ -6,18 +6,18 @@
 
 mod apply;
 mod content;
+mod host;
 mod mounts;
 mod unpack;
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use containerd_client::services::v1::{
     AddResourceRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest, DeleteRequest as DeleteLeaseRequest, Image, Resource,
     UpdateImageRequest, images_client::ImagesClient, leases_client::LeasesClient,
 };
-use containerd_client::services::v1::{PluginsRequest, introspection_client::IntrospectionClient};
 use containerd_client::types::Descriptor;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -172,22 +172,6 @@ impl Containerd {
         Ok(())
     }
 
-    /// Asks containerd where its local content store keeps blobs (the `content` plugin exports
-    /// its `root`), so that layers are read from there rather than streamed over gRPC. Without an
-    /// answer, or with a remote store, blobs are streamed.
-    pub async fn with_local_content(self) -> Self {
-        let request = PluginsRequest { filters: vec!["type==io.containerd.content.v1,id==content".into()] };
-        let root = match IntrospectionClient::new(self.channel.clone()).plugins(self.request(request)).await {
-            Ok(response) => response.into_inner().plugins.into_iter().find_map(|p| p.exports.get("root").map(PathBuf::from)),
-            Err(_) => None,
-        };
-        // containerd 2 makes the store's directory with its first blob: containerd's own root
-        // (its parent) tells a local store from one in another mount namespace.
-        let content_root = root.filter(|r| r.is_dir() || r.parent().is_some_and(Path::is_dir));
-        tracing::debug!(content_root = ?content_root, "containerd's local content store");
-        Self { content_root, ..self }
-    }
-
     /// Creates or updates the image record `name` pointing at `target`.
     pub async fn put_image(&self, name: &str, target: Descriptor) -> Result<(), ContainerdError> {
         let labels = IMAGE_LABELS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -200,23 +184,6 @@ impl Containerd {
                 Ok(())
             }
             other => other.map(|_| ()).map_err(fail("Images.Create", name)),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Containerd;
-
-    /// Debian's containerd 1.6 and containerd 2 (which makes the store's directory only with its
-    /// first blob) both name a local content store, so layers are read from it, not streamed.
-    #[tokio::test]
-    async fn the_local_content_store_is_found_before_its_first_blob() {
-        let v2 = testkit::reference::toolchain("v1.34.4", &["containerd"]);
-        for ctd in [testkit::Containerd::start("registry.k8s.io/pause:3.10"), testkit::Containerd::start_v2(&v2)] {
-            let channel = containerd_client::connect(ctd.socket()).await.unwrap();
-            let containerd = Containerd::new(channel).with_local_content().await;
-            assert_eq!(containerd.content_root, Some(ctd.root().join("io.containerd.content.v1.content")));
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use testkit::releases::{Fault, ReleaseServer};
-use testkit::{run_fails, run_ok, workspace_bin};
+use testkit::{run, run_fails, run_ok, workspace_bin};
 
 use crate::{World, airadm, airbundle};
 
@@ -67,7 +67,11 @@ fn bundles_carry_the_release_binaries_and_airadm_installs_them_once() {
     let airadm_binary = format!("amd64={}", workspace_bin("airadm").display());
     let mirror = ["--binaries-mirror", &server.url(), "--airadm-binary", &airadm_binary];
     let (out1, out2) = (world.path("out1"), world.path("out2"));
-    run_ok(build(&world, &key, &out1, &world.path("cache1"), &mirror));
+    // The debug airadm runs only where this machine's glibc does: packed, with a warning.
+    let built = run(build(&world, &key, &out1, &world.path("cache1"), &mirror));
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("--airadm-binary {airadm_binary}: is dynamically linked")), "{stderr}");
     // A local tree of the same layout, cold cache: the same bytes (the manifest records upstream URLs).
     let dir = server.dir().display().to_string();
     run_ok(build(&world, &key, &out2, &world.path("cache2"), &["--binaries-dir", &dir, "--airadm-binary", &airadm_binary]));

@@ -141,15 +141,17 @@ fn version_has_kubeadms_shapes() {
     }
     let err = run_fails(airadm().args(["version", "-o", "xml"]));
     assert!(err.contains("invalid output format: xml"), "{err}");
-    // airbundle says the same of itself, and `--version` in one line.
+    // airbundle says the same of itself, and both `--version` in one line.
     let theirs: serde_json::Value = serde_json::from_str(&run_ok(airbundle().args(["version", "-o", "json"]))).unwrap();
     for key in ["gitVersion", "gitCommit", "gitTreeState", "buildDate", "target", "platform"] {
         assert_eq!(theirs["clientVersion"][key], info[key], "{key}");
     }
     let target = info["target"].as_str().unwrap();
-    let said = run_ok(airbundle().arg("--version"));
-    assert!(said.starts_with(&format!("airbundle v{} (commit {}, tree ", env!("CARGO_PKG_VERSION"), head.trim())), "{said}");
-    assert!(said.contains(&format!(", target {target}, built {}", info["buildDate"].as_str().unwrap())), "{said}");
+    for (program, mut cmd) in [("airbundle", airbundle()), ("airadm", airadm())] {
+        let said = run_ok(cmd.arg("--version"));
+        assert!(said.starts_with(&format!("{program} v{} (commit {}, tree ", env!("CARGO_PKG_VERSION"), head.trim())), "{said}");
+        assert!(said.contains(&format!(", target {target}, built {}", info["buildDate"].as_str().unwrap())), "{said}");
+    }
     assert!(run_ok(airbundle().arg("version")).starts_with("airbundle version: &version.Info{Major:\"0\""));
 }
 
