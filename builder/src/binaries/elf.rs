@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn this_test_binary_reads_as_a_dynamic_executable_for_its_machine() {
         let exe = std::env::current_exe().unwrap();
-        let elf = read(&mut std::fs::File::open(exe).unwrap()).unwrap().unwrap();
+        let elf = read(&mut fs_err::File::open(exe).unwrap()).unwrap().unwrap();
         assert_eq!(Some(elf.machine), machine_of(if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }));
         assert_eq!(elf.dynamic, cfg!(target_env = "gnu"));
     }
