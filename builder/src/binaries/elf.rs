@@ -20,8 +20,8 @@ pub struct Elf {
 
 /// Reads `file`'s ELF header and program headers; `None` when it is not an ELF file.
 pub fn read(file: &mut (impl Read + Seek)) -> io::Result<Option<Elf>> {
-    let mut header = [0u8; 64];
-    let n = read_up_to(file, &mut header)?;
+    let mut header = Vec::with_capacity(64);
+    let n = file.by_ref().take(64).read_to_end(&mut header)?;
     if n < 52 || header[..4] != *b"\x7fELF" {
         return Ok(None);
     }
@@ -50,10 +50,10 @@ pub fn read(file: &mut (impl Read + Seek)) -> io::Result<Option<Elf>> {
     if size < 4 || total > MAX_PROGRAM_HEADERS_SIZE {
         return Ok(Some(Elf { machine, dynamic: false }));
     }
-    let mut headers = vec![0u8; total as usize];
+    let mut headers = Vec::with_capacity(total as usize);
     file.seek(SeekFrom::Start(offset))?;
-    let read = read_up_to(file, &mut headers)?;
-    let dynamic = headers[..read].chunks_exact(usize::from(size)).any(|h| u32_at(h, 0) == PT_INTERP);
+    file.take(total).read_to_end(&mut headers)?;
+    let dynamic = headers.chunks_exact(usize::from(size)).any(|h| u32_at(h, 0) == PT_INTERP);
     Ok(Some(Elf { machine, dynamic }))
 }
 
@@ -68,17 +68,6 @@ pub fn machine_of(arch: &str) -> Option<u16> {
         "riscv64" => 243,
         _ => return None,
     })
-}
-
-fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            m => n += m,
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]
