@@ -186,6 +186,15 @@ fn iptables() -> Tree {
     let nft = require("nft", "nftables");
     tree.insert("usr/sbin/nft".into(), Item::File(nft.clone(), 0o755));
     programs.push(nft);
+    // The xtables modules are dlopen()ed, so ldd of the programs does not name what they need
+    // (libxt_statistic.so needs libm, which kube-proxy's rules use once a Service has two endpoints).
+    let modules = Path::new("/usr/lib/x86_64-linux-gnu/xtables");
+    for entry in fs_err::read_dir(modules).unwrap() {
+        let path = entry.unwrap().path();
+        let inside = path.strip_prefix("/").unwrap().to_string_lossy().into_owned();
+        tree.insert(inside, Item::File(fs_err::canonicalize(&path).unwrap(), 0o644));
+        programs.push(path);
+    }
     for program in &programs {
         let out = run_ok(Command::new("ldd").arg(program));
         for lib in out.lines().filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/'))) {
@@ -194,12 +203,6 @@ fn iptables() -> Tree {
             let mode = std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&real).unwrap().permissions()) & 0o7777;
             tree.insert(lib.trim_start_matches('/').to_owned(), Item::File(real, mode));
         }
-    }
-    let modules = Path::new("/usr/lib/x86_64-linux-gnu/xtables");
-    for entry in fs_err::read_dir(modules).unwrap() {
-        let path = entry.unwrap().path();
-        let inside = path.strip_prefix("/").unwrap().to_string_lossy().into_owned();
-        tree.insert(inside, Item::File(fs_err::canonicalize(&path).unwrap(), 0o644));
     }
     with_parents(tree)
 }

@@ -85,6 +85,10 @@ pub fn workloads(nodes: &[Node], bin: &Path) {
     let ip = run_ok(kubectl(cp, bin, &["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"]));
     let page = exec("client", &["wget", "-qO-", &format!("http://{}:8080/", ip.trim())]);
     assert_eq!(page, WEB_PAGE, "node-1's pod reaching node-2's by pod IP");
+    // Every rule kube-proxy wrote took, the ones the checks above did not go through too (the
+    // `statistic` match of a Service with two endpoints needs a library of its own).
+    let proxies = run_ok(kubectl(cp, bin, &["-n", "kube-system", "logs", "-l", "k8s-app=kube-proxy", "--prefix", "--tail=-1"]));
+    assert!(!proxies.contains("Failed to execute iptables-restore"), "kube-proxy's rules failed on a node:\n{proxies}");
 }
 
 /// `airadm reset -f` on every node (workers, then the second control plane, then the first),
