@@ -46,6 +46,17 @@ if ! python3 -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
 fi
 cargo zigbuild --version 2>/dev/null | grep -q " $ZIGBUILD_VERSION\$" || cargo install -q --locked cargo-zigbuild --version "$ZIGBUILD_VERSION"
 
+# Paths that would make the binaries differ by machine and checkout, and leak its layout: the
+# registry's sources (panic locations), the workspace and the target dir (prost's generated code).
+# The flags go in cargo's encoded form, a path with a space in it included; RUSTFLAGS's own come
+# first (rustc takes the last remap that matches: the target dir's over the workspace's).
+read -ra flags <<< "${RUSTFLAGS:-}"
+flags+=("--remap-path-prefix=$(pwd -P)/=" "--remap-path-prefix=$(realpath -m "${CARGO_TARGET_DIR:-target}")/=target/"
+  "--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src/=")
+CARGO_ENCODED_RUSTFLAGS=$(IFS=$'\x1f'; printf '%s' "${flags[*]}")
+export CARGO_ENCODED_RUSTFLAGS
+unset RUSTFLAGS
+
 version=v$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 mkdir -p "$out"
 built=()

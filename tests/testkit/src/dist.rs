@@ -13,7 +13,7 @@ use crate::run_ok;
 pub const ARCHES: [&str; 2] = ["amd64", "arm64"];
 
 /// The workspace's target directory (the test executable is in `target/<profile>/deps/`).
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     exe.ancestors().nth(3).expect("target dir").to_path_buf()
 }

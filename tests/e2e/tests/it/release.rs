@@ -3,7 +3,7 @@
 //! node binaries (itself among them) from the bundle it was built into; the arm64 build under
 //! `qemu-aarch64`; and what `ldd` and `readelf` say of each.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use testkit::image::CATALOG_V1_34_4;
@@ -178,6 +178,12 @@ fn the_release_binaries_are_static_stripped_under_40_mb_and_their_sums_signed() 
         assert!(headers.contains(machine), "{name}: {headers}");
         assert!(!headers.contains("INTERP") && !headers.contains("DYNAMIC"), "{name} is dynamically linked: {headers}");
         assert!(!headers.contains(".symtab") && !headers.contains(".debug_"), "{name} is not stripped");
+        // No path of this machine's (the registry's sources, the checkout, the target dir).
+        let bytes = fs_err::read(&path).unwrap();
+        for dir in [registry_src(), workspace_root(), testkit::dist::target_dir()] {
+            let needle = format!("{}/", dir.display());
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{name} names {needle}");
+        }
         if name.ends_with("amd64") {
             let ldd = run(Command::new("ldd").arg(&path));
             let said = format!("{}{}", String::from_utf8_lossy(&ldd.stdout), String::from_utf8_lossy(&ldd.stderr));
@@ -188,4 +194,17 @@ fn the_release_binaries_are_static_stripped_under_40_mb_and_their_sums_signed() 
     run_ok(Command::new("minisign").args(["-V", "-m"]).arg(out.join("SHA256SUMS")).arg("-p").arg(&public));
     let sums = run_ok(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&out));
     assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 4, "{sums}");
+}
+
+/// Where cargo unpacks the registry's crates (`$CARGO_HOME/registry/src`).
+fn registry_src() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    home.join("registry/src")
+}
+
+/// The checkout this test belongs to.
+fn workspace_root() -> PathBuf {
+    fs_err::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap()
 }
