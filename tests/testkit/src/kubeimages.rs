@@ -168,11 +168,12 @@ fn base() -> Tree {
 /// Debian's iptables (both back ends, `iptables` itself on nft as Debian's default), `nft`, with every shared library `ldd` names and the xtables extension modules.
 fn iptables() -> Tree {
     let mut tree = Tree::new();
-    let mut programs = Vec::new();
+    // What ldd is asked about: the programs and the modules they load.
+    let mut objects = Vec::new();
     for multi in ["xtables-legacy-multi", "xtables-nft-multi"] {
         let path = require(multi, "iptables");
         tree.insert(format!("usr/sbin/{multi}"), Item::File(path.clone(), 0o755));
-        programs.push(path);
+        objects.push(path);
         let backend = multi.trim_start_matches("xtables-").trim_end_matches("-multi");
         for family in ["iptables", "ip6tables"] {
             for suffix in ["", "-save", "-restore"] {
@@ -185,24 +186,24 @@ fn iptables() -> Tree {
     }
     let nft = require("nft", "nftables");
     tree.insert("usr/sbin/nft".into(), Item::File(nft.clone(), 0o755));
-    programs.push(nft);
+    objects.push(nft);
     // The xtables modules are dlopen()ed, so ldd of the programs does not name what they need
-    // (libxt_statistic.so needs libm, which kube-proxy's rules use once a Service has two endpoints).
+    // (libxt_statistic.so needs libm; kube-proxy's rules use it once a Service has two endpoints).
     let modules = Path::new("/usr/lib/x86_64-linux-gnu/xtables");
     for entry in fs_err::read_dir(modules).unwrap() {
         let path = entry.unwrap().path();
         let inside = path.strip_prefix("/").unwrap().to_string_lossy().into_owned();
         tree.insert(inside, Item::File(fs_err::canonicalize(&path).unwrap(), 0o644));
-        programs.push(path);
+        objects.push(path);
     }
-    for program in &programs {
-        let out = run_ok(Command::new("ldd").arg(program));
-        for lib in out.lines().filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/'))) {
-            // With the host's mode: the dynamic loader must be executable.
-            let real = fs_err::canonicalize(lib).unwrap();
-            let mode = std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&real).unwrap().permissions()) & 0o7777;
-            tree.insert(lib.trim_start_matches('/').to_owned(), Item::File(real, mode));
-        }
+    // One ldd for all: each object's name is a line of its own, its libraries the tab-indented
+    // lines below it.
+    let out = run_ok(Command::new("ldd").args(&objects));
+    for lib in out.lines().filter(|l| l.starts_with('\t')).filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/'))) {
+        // With the host's mode: the dynamic loader must be executable.
+        let real = fs_err::canonicalize(lib).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&real).unwrap().permissions()) & 0o7777;
+        tree.insert(lib.trim_start_matches('/').to_owned(), Item::File(real, mode));
     }
     with_parents(tree)
 }
